@@ -1,0 +1,31 @@
+# Two commands set everything up on a fresh machine: `make lab` and `make test`.
+# Both are idempotent: the venv, the package and etcd are installed only when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kcockpit-installed
+
+.PHONY: lab test setup lint screenshots bench
+
+lab: setup
+	$(BIN)/kcockpit lab
+
+test: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+setup: $(STAMP)
+	@scripts/install-etcd.sh
+
+$(STAMP): pyproject.toml
+	@scripts/install-system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python bench/refresh.py

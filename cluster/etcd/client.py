@@ -1,0 +1,262 @@
+"""A thin async etcd v3 client over grpc.aio: one TLS channel per member, deadline on every call.
+
+Why not python-etcd3: it breaks with protobuf >= 4, has no learner field, no MemberPromote, no
+move-leader and no per-call deadline, and is synchronous. This client speaks the subset of
+etcd's published gRPC API that kcockpit needs (cluster/etcd/proto/etcd_rpc.proto), addressed per
+member, because a cockpit must ask *each* member about itself and must never wait on one that is
+frozen. Mutations are sent once: no call here retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import grpc
+from google.protobuf.message import Message
+
+from cluster.config import TlsFiles
+from cluster.etcd.proto import etcd_rpc_pb2 as pb
+
+ResponseT = TypeVar("ResponseT", bound=Message)
+
+_CHANNEL_OPTIONS = (
+    # etcd's server enforces a 5 s minimum ping interval and no pings without calls.
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 2_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    # A member that comes back must be reachable again within a refresh or two, not after
+    # gRPC's default exponential backoff of up to two minutes.
+    ("grpc.initial_reconnect_backoff_ms", 300),
+    ("grpc.min_reconnect_backoff_ms", 300),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+)
+
+
+class EtcdError(Exception):
+    """A failed etcd call: which endpoint, the gRPC status, etcd's message."""
+
+    def __init__(self, endpoint: str, code: str, detail: str) -> None:
+        self.endpoint = endpoint
+        self.code = code
+        self.detail = detail
+        super().__init__(f"{endpoint}: {code}: {detail}")
+
+    @property
+    def short(self) -> str:
+        """One line for a table cell: the status and etcd's own words."""
+        return f"{self.code}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class SnapshotFile:
+    path: Path
+    size: int
+    sha256: str
+
+
+def target_of(endpoint: str) -> str:
+    """'https://10.0.0.1:2379' -> '10.0.0.1:2379' (the gRPC target)."""
+    parts = urlsplit(endpoint)
+    if not parts.hostname:
+        raise ValueError(f"not an endpoint URL: {endpoint!r}")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{host}:{parts.port or 2379}"
+
+
+class EtcdClient:
+    """Per-member channels to an etcd cluster, created lazily and kept open across refreshes."""
+
+    def __init__(self, tls: TlsFiles, timeout: float = 2.0) -> None:
+        self.timeout = timeout
+        self._tls = tls
+        self._credentials: grpc.ChannelCredentials | None = None
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def _creds(self) -> grpc.ChannelCredentials:
+        if self._credentials is None:
+            try:
+                self._credentials = grpc.ssl_channel_credentials(
+                    root_certificates=self._tls.ca.read_bytes(),
+                    private_key=self._tls.key.read_bytes(),
+                    certificate_chain=self._tls.cert.read_bytes(),
+                )
+            except OSError as exc:
+                raise EtcdError(
+                    "tls", "CONFIG", f"cannot read {exc.filename}: {exc.strerror}"
+                ) from None
+        return self._credentials
+
+    def channel(self, endpoint: str) -> grpc.aio.Channel:
+        channel = self._channels.get(endpoint)
+        if channel is None:
+            if not endpoint.startswith("https://"):
+                raise EtcdError(endpoint, "CONFIG", "kcockpit only talks TLS to etcd (https://)")
+            channel = grpc.aio.secure_channel(target_of(endpoint), self._creds(), _CHANNEL_OPTIONS)
+            self._channels[endpoint] = channel
+        return channel
+
+    async def close(self) -> None:
+        channels, self._channels = list(self._channels.values()), {}
+        await asyncio.gather(*(c.close() for c in channels), return_exceptions=True)
+
+    async def _unary(
+        self,
+        endpoint: str,
+        method: str,
+        request: Message,
+        response_type: type[ResponseT],
+        timeout: float | None = None,
+    ) -> ResponseT:
+        call = self.channel(endpoint).unary_unary(
+            method,
+            request_serializer=_serialize,
+            response_deserializer=response_type.FromString,
+        )
+        try:
+            return await call(request, timeout=timeout or self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise _error(endpoint, exc, timeout or self.timeout) from None
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def status(self, endpoint: str) -> pb.StatusResponse:
+        return await self._unary(
+            endpoint, "/etcdserverpb.Maintenance/Status", pb.StatusRequest(), pb.StatusResponse
+        )
+
+    async def member_list(self, endpoint: str, linearizable: bool = False) -> pb.MemberListResponse:
+        return await self._unary(
+            endpoint,
+            "/etcdserverpb.Cluster/MemberList",
+            pb.MemberListRequest(linearizable=linearizable),
+            pb.MemberListResponse,
+        )
+
+    async def alarms(self, endpoint: str) -> pb.AlarmResponse:
+        return await self._unary(
+            endpoint,
+            "/etcdserverpb.Maintenance/Alarm",
+            pb.AlarmRequest(action=pb.AlarmRequest.GET),
+            pb.AlarmResponse,
+        )
+
+    async def hash_kv(self, endpoint: str, revision: int = 0) -> pb.HashKVResponse:
+        return await self._unary(
+            endpoint,
+            "/etcdserverpb.Maintenance/HashKV",
+            pb.HashKVRequest(revision=revision),
+            pb.HashKVResponse,
+        )
+
+    async def get(self, endpoint: str, key: bytes, prefix: bool = False) -> pb.RangeResponse:
+        request = pb.RangeRequest(key=key, range_end=_prefix_end(key) if prefix else b"")
+        return await self._unary(endpoint, "/etcdserverpb.KV/Range", request, pb.RangeResponse)
+
+    # -- mutations (sent once, never retried) --------------------------------------------------
+
+    async def put(self, endpoint: str, key: bytes, value: bytes) -> pb.PutResponse:
+        return await self._unary(
+            endpoint, "/etcdserverpb.KV/Put", pb.PutRequest(key=key, value=value), pb.PutResponse
+        )
+
+    async def delete(
+        self, endpoint: str, key: bytes, prefix: bool = False
+    ) -> pb.DeleteRangeResponse:
+        request = pb.DeleteRangeRequest(key=key, range_end=_prefix_end(key) if prefix else b"")
+        return await self._unary(
+            endpoint, "/etcdserverpb.KV/DeleteRange", request, pb.DeleteRangeResponse
+        )
+
+    async def move_leader(self, leader_endpoint: str, target_id: int) -> pb.MoveLeaderResponse:
+        """Must be sent to the current leader (etcd answers 'not leader' otherwise)."""
+        return await self._unary(
+            leader_endpoint,
+            "/etcdserverpb.Maintenance/MoveLeader",
+            pb.MoveLeaderRequest(targetID=target_id),
+            pb.MoveLeaderResponse,
+            timeout=max(self.timeout, 10.0),
+        )
+
+    async def member_add(
+        self, endpoint: str, peer_urls: list[str], learner: bool = True
+    ) -> pb.MemberAddResponse:
+        return await self._unary(
+            endpoint,
+            "/etcdserverpb.Cluster/MemberAdd",
+            pb.MemberAddRequest(peerURLs=peer_urls, isLearner=learner),
+            pb.MemberAddResponse,
+        )
+
+    async def member_remove(self, endpoint: str, member_id: int) -> pb.MemberRemoveResponse:
+        return await self._unary(
+            endpoint,
+            "/etcdserverpb.Cluster/MemberRemove",
+            pb.MemberRemoveRequest(ID=member_id),
+            pb.MemberRemoveResponse,
+        )
+
+    async def member_promote(self, endpoint: str, member_id: int) -> pb.MemberPromoteResponse:
+        return await self._unary(
+            endpoint,
+            "/etcdserverpb.Cluster/MemberPromote",
+            pb.MemberPromoteRequest(ID=member_id),
+            pb.MemberPromoteResponse,
+        )
+
+    async def defragment(self, endpoint: str, timeout: float = 60.0) -> pb.DefragmentResponse:
+        return await self._unary(
+            endpoint,
+            "/etcdserverpb.Maintenance/Defragment",
+            pb.DefragmentRequest(),
+            pb.DefragmentResponse,
+            timeout=timeout,
+        )
+
+    async def snapshot(self, endpoint: str, dest: Path, timeout: float = 120.0) -> SnapshotFile:
+        """Streams a member's backend to `dest` (written to a temp file, renamed when complete)."""
+        call = self.channel(endpoint).unary_stream(
+            "/etcdserverpb.Maintenance/Snapshot",
+            request_serializer=_serialize,
+            response_deserializer=pb.SnapshotResponse.FromString,
+        )
+        partial = dest.with_name(dest.name + ".part")
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with partial.open("wb") as out:
+                async for chunk in call(pb.SnapshotRequest(), timeout=timeout):
+                    out.write(chunk.blob)
+                    digest.update(chunk.blob)
+                    size += len(chunk.blob)
+            partial.replace(dest)
+        except grpc.aio.AioRpcError as exc:
+            partial.unlink(missing_ok=True)
+            raise _error(endpoint, exc, timeout) from None
+        return SnapshotFile(dest, size, digest.hexdigest())
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
+
+
+def _prefix_end(key: bytes) -> bytes:
+    end = bytearray(key)
+    for i in reversed(range(len(end))):
+        if end[i] < 0xFF:
+            end[i] += 1
+            return bytes(end[: i + 1])
+    return b"\0"
+
+
+def _error(endpoint: str, exc: grpc.aio.AioRpcError, timeout: float) -> EtcdError:
+    code = exc.code()
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return EtcdError(endpoint, code.name, f"no answer within {timeout:g} s")
+    detail = (exc.details() or "").strip() or code.name.lower()
+    return EtcdError(endpoint, code.name, " ".join(detail.split()))

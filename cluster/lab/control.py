@@ -1,0 +1,308 @@
+"""Creating, starting and stopping a lab; the `kcockpit lab up/down` contract lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+from cluster.config import TlsFiles
+from cluster.etcd.client import EtcdClient
+from cluster.etcd.source import EtcdSource
+from cluster.lab import pki
+from cluster.lab.layout import (
+    MAX_NODES,
+    LabError,
+    LabNode,
+    LabPaths,
+    LabSpec,
+    choose_addresses,
+    find_etcd,
+)
+from cluster.lab.manifests import render_manifests, write_manifests
+
+DEFAULT_UP_TIMEOUT = 60.0
+DOWN_TIMEOUT = 20.0
+
+CALICO_CONFLIST = {
+    "name": "k8s-pod-network",
+    "cniVersion": "0.3.1",
+    "plugins": [
+        {
+            "type": "calico",
+            "datastore_type": "kubernetes",
+            "ipam": {"type": "calico-ipam"},
+            "kubernetes": {"kubeconfig": "/etc/cni/net.d/calico-kubeconfig"},
+        },
+        {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}},
+    ],
+}
+
+
+def create_lab(paths: LabPaths, node_count: int) -> LabSpec:
+    """Writes a fresh lab: PKI, manifests, CNI config, SSH keys, spec and cockpit config."""
+    if not 1 <= node_count <= MAX_NODES:
+        raise LabError(f"--nodes must be 1 to {MAX_NODES} (got {node_count})")
+    find_etcd()
+    addresses = choose_addresses(node_count)
+    spec = LabSpec(nodes=tuple(LabNode(f"cp-{i + 1}", a) for i, a in enumerate(addresses)))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    cas = pki.make_cas()
+    initial_cluster = ",".join(f"{n.name}={n.peer_url}" for n in spec.nodes)
+    for node in spec.nodes:
+        kubernetes_dir = paths.kubernetes_dir(node.name)
+        pki.write_node_pki(kubernetes_dir, cas, node.name, node.address)
+        write_manifests(paths.manifests(node.name), render_manifests(node, initial_cluster))
+        write_cni(paths.node_root(node.name), node.address)
+        (paths.node_root(node.name) / "var" / "lib" / "etcd").mkdir(parents=True, exist_ok=True)
+        (paths.node_root(node.name) / "var" / "lib" / "etcd").chmod(0o700)
+    _write_cockpit_credentials(paths, cas, spec)
+    paths.spec.write_text(spec.to_json())
+    write_cockpit_config(paths, spec)
+    return spec
+
+
+def write_cni(node_root: Path, address: str) -> None:
+    net_d = node_root / "etc" / "cni" / "net.d"
+    net_d.mkdir(parents=True, exist_ok=True)
+    (net_d / "10-calico.conflist").write_text(json.dumps(CALICO_CONFLIST, indent=2))
+    (net_d / "calico-kubeconfig").write_text(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n"
+        f"    server: https://{address}:6443\n"
+        "users:\n- name: calico\ncontexts:\n- name: calico-context\n  context:\n"
+        "    cluster: local\n    user: calico\ncurrent-context: calico-context\n"
+    )
+
+
+def _write_cockpit_credentials(paths: LabPaths, cas: pki.ClusterCAs, spec: LabSpec) -> None:
+    cockpit = paths.cockpit
+    cockpit.mkdir(parents=True, exist_ok=True)
+    (cockpit / "etcd-ca.crt").write_bytes(pki.cert_pem(cas.etcd.cert))
+    pki.write_pair(cockpit, "etcd-client", pki.issue("kcockpit", issuer=cas.etcd, client=True))
+    user_key = asyncssh.generate_private_key("ssh-ed25519", comment="kcockpit-lab")
+    user_key.write_private_key(str(cockpit / "id_ed25519"))
+    user_key.write_public_key(str(cockpit / "id_ed25519.pub"))
+    known_hosts = []
+    for node in spec.nodes:
+        host_key = asyncssh.generate_private_key("ssh-ed25519")
+        key_path = paths.host_key(node.name)
+        key_path.parent.mkdir(parents=True, exist_ok=True)
+        host_key.write_private_key(str(key_path))
+        public = host_key.export_public_key("openssh").decode().strip()
+        known_hosts.append(f"[{node.address}]:{node.ssh_port} {public}")
+    (cockpit / "known_hosts").write_text("\n".join(known_hosts) + "\n")
+
+
+def write_cockpit_config(paths: LabPaths, spec: LabSpec) -> None:
+    endpoints = ", ".join(f'"{n.client_url}"' for n in spec.nodes)
+    lines = [
+        "# Written by `kcockpit lab up`: a cockpit config pointing at this lab.",
+        f'name = "lab-{spec.nodes[0].address.split(".")[2]}"',
+        "refresh = 1.0",
+        "",
+        "[etcd]",
+        f"endpoints = [{endpoints}]",
+        'ca = "cockpit/etcd-ca.crt"',
+        'cert = "cockpit/etcd-client.crt"',
+        'key = "cockpit/etcd-client.key"',
+        "timeout = 2.0",
+    ]
+    for node in spec.nodes:
+        lines += [
+            "",
+            "[[nodes]]",
+            f'name = "{node.name}"',
+            f'address = "{node.address}"',
+            f"port = {node.ssh_port}",
+            'user = "kcockpit"',
+            'identity = "cockpit/id_ed25519"',
+            'known_hosts = "cockpit/known_hosts"',
+        ]
+    paths.config.write_text("\n".join(lines) + "\n")
+
+
+def tls_of(paths: LabPaths) -> TlsFiles:
+    cockpit = paths.cockpit
+    return TlsFiles(
+        cockpit / "etcd-ca.crt", cockpit / "etcd-client.crt", cockpit / "etcd-client.key"
+    )
+
+
+def start_daemon(paths: LabPaths, owner: int | None = None, remove_dir: bool = False) -> int:
+    command = [sys.executable, "-m", "cluster.lab.daemon", str(paths.root)]
+    if owner:
+        command += ["--owner", str(owner)]
+    if remove_dir:
+        command.append("--remove-dir")
+    with paths.log.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            cwd=paths.root,
+            env={**os.environ, "PYTHONPATH": _pythonpath()},
+        )
+    return process.pid
+
+
+def _pythonpath() -> str:
+    project = str(Path(__file__).resolve().parents[2])
+    existing = os.environ.get("PYTHONPATH")
+    return f"{project}{os.pathsep}{existing}" if existing else project
+
+
+def lab_up(
+    root: Path,
+    nodes: int = 3,
+    timeout: float = DEFAULT_UP_TIMEOUT,
+    owner: int | None = None,
+    remove_dir: bool = False,
+) -> LabSpec:
+    """Starts the lab in `root` (creating it unless it exists) and waits until etcd is healthy."""
+    paths = LabPaths(root.resolve())
+    running = paths.daemon_pid()
+    if running:
+        raise LabError(
+            f"a lab already runs in {paths.root} (pid {running}); `kcockpit lab down --dir {root}` first"
+        )
+    spec = paths.load_spec() if paths.spec.exists() else create_lab(paths, nodes)
+    pid = start_daemon(paths, owner=owner, remove_dir=remove_dir)
+    try:
+        asyncio.run(wait_healthy(paths, spec, timeout, pid))
+    except BaseException:
+        _terminate(pid)
+        raise
+    return spec
+
+
+async def wait_healthy(
+    paths: LabPaths, spec: LabSpec, timeout: float, pid: int | None = None
+) -> None:
+    """Waits until every member answers, a leader exists, and the daemon is up."""
+    client = EtcdClient(tls_of(paths), timeout=1.0)
+    source = EtcdSource(client, [n.client_url for n in spec.nodes])
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    try:
+        while time.monotonic() < deadline:
+            if pid and not _alive(pid):
+                raise LabError(
+                    f"the lab daemon exited; its log ({paths.log}) ends with:\n{_tail(paths.log)}"
+                )
+            cluster = await source.collect()
+            voting_healthy = cluster.voting and all(m.healthy for m in cluster.members)
+            if voting_healthy and cluster.leader and paths.daemon_pid():
+                return
+            last = (
+                cluster.error
+                or "; ".join(f"{m.display_name}: {m.error}" for m in cluster.members if m.error)
+                or "no leader yet"
+            )
+            await asyncio.sleep(0.2)
+    finally:
+        await client.close()
+    raise LabError(f"the lab did not become healthy within {timeout:g} s: {last}")
+
+
+def lab_down(root: Path, timeout: float = DOWN_TIMEOUT) -> None:
+    paths = LabPaths(root.resolve())
+    pid = paths.daemon_pid()
+    if pid is None:
+        raise LabError(f"no lab runs in {paths.root}")
+    _terminate(pid, timeout)
+
+
+def _terminate(pid: int, timeout: float = DOWN_TIMEOUT) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().split(") ")[-1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+@dataclass
+class Lab:
+    """A running lab, as tests and scripts drive it: stop and start nodes the runbook way."""
+
+    root: Path
+
+    @property
+    def paths(self) -> LabPaths:
+        return LabPaths(self.root)
+
+    @property
+    def spec(self) -> LabSpec:
+        return self.paths.load_spec()
+
+    def pods(self, node: str) -> list[dict]:
+        try:
+            return json.loads(self.paths.kubelet_state(node).read_text())["pods"]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            return []
+
+    def etcd_pid(self, node: str) -> int | None:
+        for pod in self.pods(node):
+            if pod["component"] == "etcd" and pod["state"] == "running":
+                return pod["pid"]
+        return None
+
+    def stop_node(self, node: str, suffix: str = "20230310") -> Path:
+        """`mv manifests manifests-<suffix>`, as runbook §2.1 does."""
+        manifests = self.paths.manifests(node)
+        moved = manifests.with_name(f"manifests-{suffix}")
+        manifests.rename(moved)
+        return moved
+
+    def start_node(self, node: str, suffix: str = "20230310") -> None:
+        moved = self.paths.manifests(node).with_name(f"manifests-{suffix}")
+        moved.rename(self.paths.manifests(node))
+
+    def freeze(self, node: str) -> int:
+        pid = self.etcd_pid(node)
+        if pid is None:
+            raise LabError(f"{node}: etcd is not running")
+        os.kill(pid, signal.SIGSTOP)
+        return pid
+
+    def thaw(self, pid: int) -> None:
+        os.kill(pid, signal.SIGCONT)

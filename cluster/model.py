@@ -1,0 +1,152 @@
+"""Immutable snapshot of a control plane.
+
+Everything the screen shows and every guard decides comes from one of these, so both can be
+tested without I/O. Sources build them; findings read them; widgets render them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+NO_LEADER_ERROR = "etcdserver: no leader"
+
+
+class Severity(enum.IntEnum):
+    """Finding severities, comparable: CRITICAL > ERROR > WARNING > INFO."""
+
+    INFO = 0
+    WARNING = 1
+    ERROR = 2
+    CRITICAL = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (one of: {names})") from None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What is wrong, the evidence, and what to do next (ids: shared/FINDINGS.md)."""
+
+    id: str
+    severity: Severity
+    subject: str
+    summary: str
+    evidence: str
+    next: str
+    command: str | None = None
+    action: str | None = None
+
+
+@dataclass(frozen=True)
+class EtcdMember:
+    """One registered etcd member as seen by MemberList, merged with its own Status answer."""
+
+    id: int
+    name: str
+    endpoint: str | None
+    peer_urls: tuple[str, ...] = ()
+    is_learner: bool = False
+    reachable: bool = False
+    error: str | None = None
+    version: str | None = None
+    db_size: int | None = None
+    db_size_in_use: int | None = None
+    leader_id: int | None = None
+    raft_term: int | None = None
+    raft_index: int | None = None
+    raft_applied_index: int | None = None
+    revision: int | None = None
+    errors: tuple[str, ...] = ()
+
+    @property
+    def id_hex(self) -> str:
+        return f"{self.id:016x}" if self.id else "?"
+
+    @property
+    def is_leader(self) -> bool:
+        return self.reachable and bool(self.id) and self.leader_id == self.id
+
+    @property
+    def healthy(self) -> bool:
+        """Answers and reports no fault of its own ("no leader" is the cluster's, not its)."""
+        return self.reachable and all(e == NO_LEADER_ERROR for e in self.errors)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"(unstarted {self.id_hex})"
+
+
+@dataclass(frozen=True)
+class EtcdCluster:
+    """The etcd membership with quorum arithmetic over voting members (learners excluded)."""
+
+    members: tuple[EtcdMember, ...] = ()
+    error: str | None = None
+    cluster_id: int | None = None
+    alarms: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def voting(self) -> tuple[EtcdMember, ...]:
+        return tuple(m for m in self.members if not m.is_learner)
+
+    @property
+    def learners(self) -> tuple[EtcdMember, ...]:
+        return tuple(m for m in self.members if m.is_learner)
+
+    @property
+    def healthy_voting(self) -> int:
+        return sum(1 for m in self.voting if m.healthy)
+
+    @property
+    def quorum(self) -> int:
+        return len(self.voting) // 2 + 1
+
+    @property
+    def tolerance(self) -> int:
+        """How many more voting members may fail right now."""
+        return max(0, self.healthy_voting - self.quorum)
+
+    @property
+    def design_tolerance(self) -> int:
+        return (len(self.voting) - 1) // 2 if self.voting else 0
+
+    @property
+    def has_quorum(self) -> bool:
+        return bool(self.voting) and self.healthy_voting >= self.quorum
+
+    @property
+    def leader(self) -> EtcdMember | None:
+        leaders = [m for m in self.members if m.is_leader]
+        return leaders[0] if leaders else None
+
+    def member(self, name_or_id: str) -> EtcdMember | None:
+        """Finds a member by name or by hex ID."""
+        for m in self.members:
+            if name_or_id in (m.name, m.id_hex):
+                return m
+        return None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One collection of the whole control plane, with the findings drawn from it."""
+
+    cluster_name: str
+    collected_at: datetime
+    etcd: EtcdCluster
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def worst(self) -> Severity | None:
+        return max((f.severity for f in self.findings), default=None)

@@ -1,0 +1,62 @@
+"""Shared test helpers: condition waits with deadlines (never fixed sleeps) and CLI runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+POLL_SECONDS = 0.2
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def wait_until(probe: Callable[[], T], timeout: float = 15.0, what: str = "condition") -> T:
+    """Calls `probe` until it returns something truthy; fails with its last value at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(POLL_SECONDS)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], timeout: float = 15.0, what: str = "condition"
+) -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(POLL_SECONDS)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}")
+
+
+def kcockpit(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """Runs the real CLI (`python -m tui ...`) as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=PROJECT,
+    )
+
+
+def report_json(config: Path, timeout: float = 30.0) -> dict[str, Any]:
+    result = kcockpit("report", "--config", str(config), "--json", timeout=timeout)
+    assert result.returncode in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+def finding_ids(report: dict[str, Any]) -> set[str]:
+    return {f["id"] for f in report["findings"]}

@@ -1,0 +1,67 @@
+"""Pilot tests of the cockpit on the real lab: rows, leader mark, a stopped member, keys."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+from cluster.config import load_config
+from cluster.lab.control import Lab
+from tests.helpers import POLL_SECONDS, report_json, wait_until
+from tui.app import CockpitApp
+from widgets.etcd_pane import EtcdPane
+from widgets.header import ClusterHeader
+from widgets.help import HelpScreen
+
+
+async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(POLL_SECONDS)
+
+
+def row_texts(table: EtcdPane) -> dict[str, list[str]]:
+    return {
+        str(table.get_row_at(i)[1]): [str(cell) for cell in table.get_row_at(i)]
+        for i in range(table.row_count)
+    }
+
+
+async def test_app_shows_members_leader_and_a_stopped_member(lab: Lab) -> None:
+    app = CockpitApp(load_config(lab.paths.config), refresh=0.5)
+    async with app.run_test(size=(160, 30)) as pilot:
+        table = app.query_one(EtcdPane)
+        await until(pilot, lambda: table.row_count == 3)
+        rows = row_texts(table)
+        assert sorted(rows) == ["cp-1", "cp-2", "cp-3"]
+        leaders = [name for name, cells in rows.items() if "★ leader" in cells]
+        assert len(leaders) == 1
+        header = str(app.query_one(ClusterHeader).render())
+        assert "quorum 2" in header and f"★ {leaders[0]}" in header and "OK" in header
+
+        stopped = next(name for name in rows if name != leaders[0])
+        lab.stop_node(stopped)
+        try:
+            await until(pilot, lambda: "✗ down" in row_texts(table)[stopped][0])
+            error = row_texts(table)[stopped][-1]
+            assert "UNAVAILABLE" in error or "no answer" in error
+            count = app.refresh_count
+            await until(pilot, lambda: app.refresh_count >= count + 2)  # still refreshing
+            assert "tolerance 0" in str(app.query_one(ClusterHeader).render())
+        finally:
+            lab.start_node(stopped)
+        await until(pilot, lambda: "● up" in row_texts(table)[stopped][0])
+
+        count = app.refresh_count
+        await pilot.press("r")
+        await until(pilot, lambda: app.refresh_count > count)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+        await pilot.press("q")
+    assert app.return_code == 0
+    wait_until(lambda: report_json(lab.paths.config)["etcd"]["healthy"] == 3, 15, "lab healthy")

@@ -1,0 +1,1 @@
+"""The application: CLI, configuration lookup, the Textual App and its screens."""

@@ -1,0 +1,5 @@
+"""`python -m tui` is the same as the `kcockpit` command."""
+
+from tui.cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""`kcockpit report` for people: rich tables of the members and the findings."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from cluster.model import Snapshot
+from widgets.format import human_bytes, member_state, optional, severity_text
+from widgets.header import header_text
+
+
+def print_report(snapshot: Snapshot, console: Console | None = None) -> None:
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console.width = max(console.width, 160)  # mail, cron, pipes: keep rows on one line
+    console.print(header_text(snapshot, snapshot.cluster_name))
+    if snapshot.etcd.error:
+        console.print(f"[red]etcd: {snapshot.etcd.error}[/red]")
+    members = Table(title="etcd members", title_justify="left")
+    for column in (
+        "state",
+        "name",
+        "endpoint",
+        "id",
+        "version",
+        "db size",
+        "leader",
+        "learner",
+        "raft term",
+        "raft index",
+        "applied",
+        "errors",
+    ):
+        members.add_column(column)
+    for m in snapshot.etcd.members:
+        members.add_row(
+            member_state(m),
+            m.display_name,
+            m.endpoint or "-",
+            m.id_hex,
+            optional(m.version),
+            human_bytes(m.db_size),
+            "★ leader" if m.is_leader else "",
+            "learner" if m.is_learner else "",
+            optional(m.raft_term),
+            optional(m.raft_index),
+            optional(m.raft_applied_index),
+            m.error or "; ".join(m.errors),
+        )
+    console.print(members)
+    if not snapshot.findings:
+        console.print("[green]✔ no findings[/green]")
+        return
+    findings = Table(title="findings", title_justify="left", show_lines=True)
+    for column in ("severity", "id", "subject", "evidence", "next"):
+        findings.add_column(column)
+    for f in snapshot.findings:
+        next_step = f.next + (f"\n$ {f.command}" if f.command else "")
+        findings.add_row(severity_text(f.severity), f.id, f.subject, f.evidence, next_step)
+    console.print(findings)
