@@ -1,16 +1,16 @@
-"""The cockpit App: a header, the etcd pane and the findings, refreshed live.
+"""The cockpit App: a header, panes as tabs, refreshed live.
 
-Refreshing runs in a worker on the app's own event loop (the etcd client is async); a tick
-that comes while the previous collection is still running is skipped, so refreshes never
-overlap and a frozen member can only slow its own row down to the deadline, never the UI.
+Refreshing runs in a worker on the app's own event loop (the sources are async); a tick that
+comes while the previous collection is still running is skipped, so refreshes never overlap
+and a frozen member can only slow its own row down to the deadline, never the UI. Every
+widget carrying `SnapshotView` is handed each new snapshot.
 """
 
 from __future__ import annotations
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from cluster.collect import Collector
 from cluster.config import Config
@@ -25,7 +25,7 @@ class CockpitApp(App[None]):
     TITLE = "kcockpit"
     CSS = """
     Screen { layout: vertical; }
-    #body { height: 1fr; }
+    #panes { height: 1fr; }
     .section { color: $text-muted; text-style: bold; padding: 0 1; height: 1; }
     #status-line { height: 1; color: $text-muted; padding: 0 1; }
     """
@@ -46,8 +46,7 @@ class CockpitApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield ClusterHeader(id="header")
-        with Vertical(id="body"):
-            yield Static("etcd members", classes="section")
+        with TabbedContent(id="panes"), TabPane("etcd", id="pane-etcd"):
             yield EtcdPane(id="etcd")
             yield Static("findings", classes="section")
             yield FindingsList(id="findings")
@@ -78,8 +77,8 @@ class CockpitApp(App[None]):
         self.snapshot = snapshot
         self.refresh_count += 1
         self.query_one(ClusterHeader).show(snapshot, self.config.name)
-        self.query_one(EtcdPane).show(snapshot.etcd)
-        self.query_one(FindingsList).show(snapshot.findings)
+        for view in self.query(".snapshot-view"):
+            view.show_snapshot(snapshot)  # type: ignore[attr-defined]
         status = f"refreshed every {self.refresh_seconds:g} s"
         if snapshot.etcd.error:
             status = f"etcd: {snapshot.etcd.error}"

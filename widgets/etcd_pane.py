@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from cluster.model import EtcdCluster
+from cluster.model import EtcdCluster, Snapshot
+from widgets.base import SnapshotView
 from widgets.format import human_bytes, member_state, optional
 
 COLUMNS = (
@@ -24,11 +25,11 @@ COLUMNS = (
 )
 
 
-class EtcdPane(DataTable):
+class EtcdPane(SnapshotView, DataTable):
     """Members of the etcd cluster; rows keep their identity (and the cursor) across refreshes."""
 
     DEFAULT_CSS = """
-    EtcdPane { height: auto; max-height: 12; }
+    EtcdPane { height: auto; max-height: 12; }  /* 7 members + header fit */
     """
 
     def on_mount(self) -> None:
@@ -36,6 +37,9 @@ class EtcdPane(DataTable):
         self.zebra_stripes = True
         for key, label in COLUMNS:
             self.add_column(label, key=key)
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        self.show(snapshot.etcd)
 
     def show(self, cluster: EtcdCluster) -> None:
         selected = self.selected_member

@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from cluster.model import Finding
+from cluster.model import Finding, Snapshot
+from widgets.base import SnapshotView
 from widgets.format import severity_text
 
 
@@ -22,10 +23,10 @@ def findings_text(findings: tuple[Finding, ...]) -> Text:
     return text
 
 
-class FindingsList(Static):
+class FindingsList(SnapshotView, Static):
     DEFAULT_CSS = """
     FindingsList { height: auto; max-height: 10; padding: 0 1; }
     """
 
-    def show(self, findings: tuple[Finding, ...]) -> None:
-        self.update(findings_text(findings))
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        self.update(findings_text(snapshot.findings))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,14 +179,28 @@ def lab_up(
         raise LabError(
             f"a lab already runs in {paths.root} (pid {running}); `kcockpit lab down --dir {root}` first"
         )
-    spec = paths.load_spec() if paths.spec.exists() else create_lab(paths, nodes)
-    pid = start_daemon(paths, owner=owner, remove_dir=remove_dir)
-    try:
-        asyncio.run(wait_healthy(paths, spec, timeout, pid))
-    except BaseException:
-        _terminate(pid)
-        raise
+    # Held from choosing addresses until the members listen, so two labs started at the same
+    # time (parallel test runs) never pick the same loopback block.
+    with _address_lock():
+        spec = paths.load_spec() if paths.spec.exists() else create_lab(paths, nodes)
+        pid = start_daemon(paths, owner=owner, remove_dir=remove_dir)
+        try:
+            asyncio.run(wait_healthy(paths, spec, timeout, pid))
+        except BaseException:
+            _terminate(pid)
+            raise
     return spec
+
+
+@contextlib.contextmanager
+def _address_lock() -> Iterator[None]:
+    lock_path = Path(tempfile.gettempdir()) / f"kcockpit-lab-{os.getuid()}.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 async def wait_healthy(
