@@ -16,6 +16,7 @@ test: setup
 
 setup: $(STAMP)
 	@scripts/install-etcd.sh
+	@scripts/install-kubectl.sh
 
 $(STAMP): pyproject.toml
 	@scripts/install-system-deps.sh

@@ -1,0 +1,1 @@
+"""Guarded actions (guard → plan → confirm → execute → verify) and the audit trail."""

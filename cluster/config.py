@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_ETCD_TIMEOUT = 2.0
+DEFAULT_KUBE_TIMEOUT = 3.0
 DEFAULT_REFRESH = 1.0
+DEFAULT_NODE_TIMEOUT = 3.0
 
 
 class ConfigError(Exception):
@@ -37,14 +39,33 @@ class EtcdConfig:
 
 @dataclass(frozen=True)
 class NodeConfig:
-    """A control-plane node reached over SSH."""
+    """A control-plane node reached over SSH, or this machine itself when `local`.
+
+    Unset SSH fields fall back to ~/.ssh/config (ProxyJump included) and ~/.ssh/known_hosts;
+    `ssh_config = []` and `agent = false` shut out the user's own SSH setup (the lab does).
+    `root` maps a local node's paths below another directory (a mounted disk, a lab node).
+    """
 
     name: str
     address: str
-    port: int = 22
+    port: int | None = None
     user: str | None = None
     identity: Path | None = None
     known_hosts: Path | None = None
+    ssh_config: tuple[Path, ...] | None = None
+    agent: bool = True
+    timeout: float = DEFAULT_NODE_TIMEOUT
+    local: bool = False
+    root: Path = Path("/")
+
+
+@dataclass(frozen=True)
+class KubeConfig:
+    """The Kubernetes API: a kubeconfig resolved like kubectl's when `kubeconfig` is unset."""
+
+    kubeconfig: Path | None = None
+    context: str | None = None
+    timeout: float = DEFAULT_KUBE_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -54,10 +75,16 @@ class Config:
     nodes: tuple[NodeConfig, ...] = field(default=())
     refresh: float = DEFAULT_REFRESH
     source: Path | None = None
+    kube: KubeConfig | None = None
+    lab_root: Path | None = None  # set when the config was written by `kcockpit lab`
 
 
-def load_config(path: Path) -> Config:
-    """Reads and validates a config file; every problem raises ConfigError with the reason."""
+def load_config(path: Path, cluster: str | None = None) -> Config:
+    """Reads and validates a config file; every problem raises ConfigError with the reason.
+
+    A file holds one cluster (top-level [etcd], [[nodes]] …) or several as `[clusters.NAME]`
+    tables; `cluster` picks one of those, else `default = "NAME"`, else the first.
+    """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -66,7 +93,27 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
-    return parse_config(raw, base=path.resolve().parent, source=path)
+    return parse_config(select_cluster(raw, cluster, path), base=path.resolve().parent, source=path)
+
+
+def cluster_names(raw: dict[str, Any]) -> list[str]:
+    clusters = raw.get("clusters")
+    return list(clusters) if isinstance(clusters, dict) else []
+
+
+def select_cluster(raw: dict[str, Any], cluster: str | None, path: Path) -> dict[str, Any]:
+    names = cluster_names(raw)
+    if not names:
+        if cluster is not None:
+            raise ConfigError(f"{path} holds a single cluster, not a [clusters.{cluster}] table")
+        return raw
+    chosen = cluster or raw.get("default") or names[0]
+    if chosen not in names:
+        raise ConfigError(f"{path}: no cluster {chosen!r} (clusters: {', '.join(names)})")
+    table = raw["clusters"][chosen]
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [clusters.{chosen}] must be a table")
+    return {"name": chosen, **table}
 
 
 def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) -> Config:
@@ -89,30 +136,58 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         tls=tls,
         timeout=_positive(etcd_raw, "timeout", DEFAULT_ETCD_TIMEOUT, where),
     )
-    nodes = []
-    for index, node_raw in enumerate(raw.get("nodes", [])):
-        if (
-            not isinstance(node_raw, dict)
-            or not node_raw.get("name")
-            or not node_raw.get("address")
-        ):
-            raise ConfigError(f"{where}: [[nodes]] #{index + 1} needs a name and an address")
-        nodes.append(
-            NodeConfig(
-                name=str(node_raw["name"]),
-                address=str(node_raw["address"]),
-                port=int(node_raw.get("port", 22)),
-                user=node_raw.get("user"),
-                identity=_optional_path(node_raw, "identity", base),
-                known_hosts=_optional_path(node_raw, "known_hosts", base),
-            )
-        )
+    nodes = [
+        _node(node_raw, index, base, where) for index, node_raw in enumerate(raw.get("nodes", []))
+    ]
     return Config(
         name=str(raw.get("name", "cluster")),
         etcd=etcd,
         nodes=tuple(nodes),
         refresh=_positive(raw, "refresh", DEFAULT_REFRESH, where),
         source=source,
+        lab_root=_optional_path(raw.get("lab", {}), "dir", base),
+        kube=_kube(raw, base, where),
+    )
+
+
+def _kube(raw: dict[str, Any], base: Path, where: str) -> KubeConfig | None:
+    if "kube" not in raw:
+        return None
+    kube_raw = _table(raw, "kube", where)
+    context = kube_raw.get("context")
+    if context is not None and not isinstance(context, str):
+        raise ConfigError(f"{where}: [kube] context must be a string")
+    return KubeConfig(
+        kubeconfig=_optional_path(kube_raw, "kubeconfig", base),
+        context=context,
+        timeout=_positive(kube_raw, "timeout", DEFAULT_KUBE_TIMEOUT, where),
+    )
+
+
+def _node(raw: Any, index: int, base: Path, where: str) -> NodeConfig:
+    local = isinstance(raw, dict) and raw.get("local") is True
+    if not isinstance(raw, dict) or not raw.get("name") or not (raw.get("address") or local):
+        raise ConfigError(f"{where}: [[nodes]] #{index + 1} needs a name and an address")
+    ssh_config = raw.get("ssh_config")
+    if ssh_config is not None and not (
+        isinstance(ssh_config, list) and all(isinstance(p, str) for p in ssh_config)
+    ):
+        raise ConfigError(f"{where}: [[nodes]] #{index + 1} ssh_config must be a list of paths")
+    port = raw.get("port")
+    if port is not None and not (isinstance(port, int) and 0 < port < 65536):
+        raise ConfigError(f"{where}: [[nodes]] #{index + 1} port must be 1-65535")
+    return NodeConfig(
+        name=str(raw["name"]),
+        address=str(raw.get("address") or "localhost"),
+        port=port,
+        user=raw.get("user"),
+        identity=_optional_path(raw, "identity", base),
+        known_hosts=_optional_path(raw, "known_hosts", base),
+        ssh_config=None if ssh_config is None else tuple(_resolve(p, base) for p in ssh_config),
+        agent=bool(raw.get("agent", True)),
+        timeout=_positive(raw, "timeout", DEFAULT_NODE_TIMEOUT, where),
+        local=local,
+        root=_optional_path(raw, "root", base) or Path("/"),
     )
 
 
@@ -132,9 +207,11 @@ def _path(raw: dict[str, Any], key: str, base: Path, where: str) -> Path:
 
 def _optional_path(raw: dict[str, Any], key: str, base: Path) -> Path | None:
     value = raw.get(key)
-    if value is None:
-        return None
-    path = Path(str(value)).expanduser()
+    return None if value is None else _resolve(str(value), base)
+
+
+def _resolve(value: str, base: Path) -> Path:
+    path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
 
 

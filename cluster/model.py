@@ -10,6 +10,9 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from cluster.kube.model import KubeView
+from cluster.nodes.model import NodeState
+
 NO_LEADER_ERROR = "etcdserver: no leader"
 
 
@@ -83,6 +86,11 @@ class EtcdMember:
         return self.reachable and all(e == NO_LEADER_ERROR for e in self.errors)
 
     @property
+    def ref(self) -> str:
+        """How an operator names it: its name, or its hex ID until it has one."""
+        return self.name or self.id_hex
+
+    @property
     def display_name(self) -> str:
         return self.name or f"(unstarted {self.id_hex})"
 
@@ -146,6 +154,11 @@ class Snapshot:
     collected_at: datetime
     etcd: EtcdCluster
     findings: tuple[Finding, ...] = field(default=())
+    nodes: tuple[NodeState, ...] = field(default=())
+    kube: KubeView | None = None  # None when no Kubernetes API is configured
+
+    def node(self, name: str) -> NodeState | None:
+        return next((n for n in self.nodes if n.name == name), None)
 
     @property
     def worst(self) -> Severity | None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cluster.kube.report import kube_json
 from cluster.model import EtcdMember, Finding, Snapshot
+from cluster.nodes.report import nodes_json
 
 
 def member_json(member: EtcdMember) -> dict[str, Any]:
@@ -58,5 +60,7 @@ def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
             "error": etcd.error,
             "alarms": [{"member_id": f"{m:016x}", "alarm": a} for m, a in etcd.alarms],
         },
+        "nodes": nodes_json(snapshot.nodes, snapshot.collected_at),
+        "kube": kube_json(snapshot.kube),
         "findings": [finding_json(f) for f in snapshot.findings],
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the few Debian packages the project needs when they are missing:
 # python3-venv (to create .venv) and tmux (the terminal tests drive the real TUI in it).
+# Debian's kubectl (kubernetes-client) is unpacked project-locally by install-kubectl.sh.
 set -euo pipefail
 missing=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -41,7 +42,9 @@ async def eventually(
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}")
 
 
-def kcockpit(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+def kcockpit(
+    *args: str, timeout: float = 30.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Runs the real CLI (`python -m tui ...`) as an operator would."""
     return subprocess.run(
         [sys.executable, "-m", "tui", *args],
@@ -49,6 +52,7 @@ def kcockpit(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[s
         text=True,
         timeout=timeout,
         cwd=PROJECT,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -60,3 +64,14 @@ def report_json(config: Path, timeout: float = 30.0) -> dict[str, Any]:
 
 def finding_ids(report: dict[str, Any]) -> set[str]:
     return {f["id"] for f in report["findings"]}
+
+
+async def collect_once(config: Any) -> Any:
+    """One snapshot through a fresh Collector (connections opened and closed here)."""
+    from cluster.collect import Collector
+
+    collector = Collector(config)
+    try:
+        return await collector.collect()
+    finally:
+        await collector.close()

@@ -21,6 +21,7 @@ from cluster.config import Config, ConfigError, load_config
 
 EXIT_UNREACHABLE = 1
 EXIT_USAGE = 2
+SCENARIO_HELP = "stage an incident (repeatable; `kcockpit lab scenarios` lists them)"
 
 
 def default_config_path() -> Path | None:
@@ -32,33 +33,82 @@ def default_config_path() -> Path | None:
     return candidate if candidate.exists() else None
 
 
-def resolve_config(path: Path | None) -> Config:
+def add_config_options(parser: argparse.ArgumentParser, after_command: bool = False) -> None:
+    """--config/--cluster, accepted before or after the subcommand (argparse would otherwise
+    let the subcommand's default overwrite a value given before it)."""
+    default = argparse.SUPPRESS if after_command else None
+    parser.add_argument("--config", type=Path, default=default, help="cockpit config (TOML)")
+    parser.add_argument("--cluster", default=default, help="which [clusters.NAME] of the config")
+
+
+def resolve_config(path: Path | None, cluster: str | None = None) -> Config:
+    """--config, then $KCOCKPIT_CONFIG / ~/.config, then discovery on a kubeadm node.
+
+    $KCOCKPIT_NODE_ROOT points discovery at a node's filesystem mounted elsewhere.
+    """
+    from cluster.nodes.discovery import can_discover, discover_config
+
     path = path or default_config_path()
+    node_root = Path(os.environ.get("KCOCKPIT_NODE_ROOT") or "/")
+    if path is None and can_discover(node_root):
+        return discover_config(node_root)
     if path is None:
         raise ConfigError(
             "no config: pass --config FILE (or put one in ~/.config/kcockpit/config.toml), "
             "or run `kcockpit lab` for the built-in lab"
         )
-    return load_config(path)
+    return load_config(path, cluster)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kcockpit", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, help="cockpit config (TOML)")
+    add_config_options(parser)
     parser.add_argument("--refresh", type=float, help="refresh interval in seconds (default 1)")
+    parser.add_argument("--read-only", action="store_true", help="watchers: every action disabled")
     commands = parser.add_subparsers(dest="command")
 
     report = commands.add_parser("report", help="print one snapshot and its findings")
-    report.add_argument("--config", type=Path, dest="report_config", help="cockpit config (TOML)")
+    add_config_options(report, after_command=True)
     report.add_argument("--json", action="store_true", help="machine-readable output")
+
+    act = commands.add_parser(
+        "act", help="run one guarded action (same guards and audit as the UI)"
+    )
+    add_config_options(act, after_command=True)
+    act.add_argument("action", help="move-leader, member-remove, member-add, member-promote, ...")
+    act.add_argument("target", help="member (or node) name")
+    act.add_argument("--yes", action="store_true", help="confirm an action that needs no typing")
+    act.add_argument("--confirm", metavar="TEXT", help="the exact text the guard asks you to type")
+    act.add_argument("--peer-url", help="member-add: the new member's peer URL")
+    act.add_argument("--voting", action="store_true", help="member-add: voting, not a learner")
+    act.add_argument("--file", type=Path, help="snapshot-save: the file to write")
+    act.add_argument("--read-only", action="store_true", help="refuse every mutation")
+
+    config = commands.add_parser("config", help="check a config and every connection in it")
+    config.add_argument("config_command", choices=["check"], help="check: validate and connect")
+    add_config_options(config, after_command=True)
+
+    serve = commands.add_parser("serve", help="serve the cockpit to a browser (textual-serve)")
+    add_config_options(serve, after_command=True)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--read-only", action="store_true", help="watchers: every action disabled")
+
+    audit = commands.add_parser("audit", help="print the audit trail as an incident timeline")
+    audit.add_argument("--markdown", action="store_true", help="Markdown, for tickets")
 
     lab = commands.add_parser("lab", help="the built-in lab: a real local control plane")
     lab.add_argument("--nodes", type=int, default=3, help="control-plane nodes (1-7, default 3)")
+    lab.add_argument("--scenario", action="append", default=[], help=SCENARIO_HELP)
     lab_commands = lab.add_subparsers(dest="lab_command")
+    lab_commands.add_parser("scenarios", help="list the incidents a lab can stage")
     up = lab_commands.add_parser("up", help="start a lab in the background")
     up.add_argument("--dir", type=Path, required=True, help="lab directory")
     up.add_argument("--nodes", type=int, default=3, dest="up_nodes", help="1-7 (default 3)")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health")
+    up.add_argument(
+        "--scenario", action="append", default=[], dest="up_scenarios", help=SCENARIO_HELP
+    )
     down = lab_commands.add_parser("down", help="stop the lab running in DIR")
     down.add_argument("--dir", type=Path, required=True, help="lab directory")
     return parser
@@ -81,19 +131,31 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     try:
         if args.command == "report":
-            return run_report(resolve_config(args.report_config or args.config), args.json)
+            return run_report(resolve_config(args.config, args.cluster), args.json)
+        if args.command == "act":
+            return run_act(resolve_config(args.config, args.cluster), args)
+        if args.command == "audit":
+            return run_audit(args.markdown)
         if args.command == "lab":
             return run_lab(args)
-        return run_app(resolve_config(args.config), args.refresh)
+        if args.command == "config":
+            from tui.config_check import run_config_check
+
+            return run_config_check(resolve_config(args.config, args.cluster))
+        if args.command == "serve":
+            from tui.serve import run_serve
+
+            return run_serve(args)
+        return run_app(resolve_config(args.config, args.cluster), args.refresh, args.read_only)
     except LabError as exc:
         print(f"kcockpit lab: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
 
 
-def run_app(config: Config, refresh: float | None) -> int:
+def run_app(config: Config, refresh: float | None, read_only: bool = False) -> int:
     from tui.app import CockpitApp
 
-    CockpitApp(config, refresh=refresh).run()
+    CockpitApp(config, refresh=refresh, read_only=read_only).run()
     return 0
 
 
@@ -119,11 +181,81 @@ def run_report(config: Config, as_json: bool) -> int:
     return 0 if reached else EXIT_UNREACHABLE
 
 
+EXIT_REFUSED = 3
+
+
+def run_act(config: Config, args: argparse.Namespace) -> int:
+    """Exit 0 verified, 1 failed or not verified, 2 usage, 3 refused by the guard."""
+    from actions.audit import AuditLog, state_dir
+    from actions.registry import UnknownAction, build_action, context_for
+    from actions.runner import Status, perform
+    from cluster.collect import Collector
+
+    try:
+        action = build_action(
+            args.action,
+            args.target,
+            peer_url=args.peer_url,
+            voting=args.voting,
+            file=args.file,
+            lab_root=config.lab_root,
+        )
+    except UnknownAction as exc:
+        raise ConfigError(str(exc)) from None
+
+    def progress(line: str) -> None:
+        print(line, flush=True)
+
+    async def act():
+        collector = Collector(config)
+        try:
+            snapshot = await collector.collect()
+            return await perform(
+                action,
+                snapshot,
+                context_for(collector, state_dir()),
+                AuditLog.default(),
+                typed=args.confirm,
+                yes=args.yes,
+                read_only=args.read_only,
+                progress=progress,
+            )
+        finally:
+            await collector.close()
+
+    result = asyncio.run(act())
+    if result.status is Status.REFUSED:
+        print(f"refused: {action.describe()}", file=sys.stderr)
+        for reason in result.verdict.reasons:
+            print(f"  - {reason}", file=sys.stderr)
+        return EXIT_REFUSED
+    if result.plan:
+        for command in result.plan.commands:
+            print(f"equivalent: {command}")
+    print(f"{result.status.value}: {result.message} ({result.duration:.2f} s)")
+    return 0 if result.status is Status.VERIFIED else EXIT_UNREACHABLE
+
+
+def run_audit(markdown: bool) -> int:
+    from actions.audit import AuditLog, timeline_markdown
+
+    log = AuditLog.default()
+    records = log.read()
+    if markdown:
+        print(timeline_markdown(records), end="")
+    else:
+        from tui.audit_view import print_timeline
+
+        print_timeline(records, log.path)
+    return 0
+
+
 def run_lab(args: argparse.Namespace) -> int:
     from cluster.lab.control import lab_down, lab_up
 
     if args.lab_command == "up":
-        spec = lab_up(args.dir, nodes=args.up_nodes, timeout=args.timeout)
+        scenarios = tuple(args.up_scenarios)
+        spec = lab_up(args.dir, nodes=args.up_nodes, timeout=args.timeout, scenarios=scenarios)
         names = ", ".join(f"{n.name} {n.address}" for n in spec.nodes)
         print(f"lab up in {args.dir.resolve()}: {names}")
         print(f"config: {(args.dir / 'kcockpit.toml').resolve()}")
@@ -132,10 +264,16 @@ def run_lab(args: argparse.Namespace) -> int:
         lab_down(args.dir)
         print(f"lab in {args.dir.resolve()} stopped")
         return 0
-    return run_lab_foreground(args.nodes)
+    if args.lab_command == "scenarios":
+        from cluster.lab.scenarios import SCENARIOS
+
+        for scenario in SCENARIOS.values():
+            print(f"{scenario.name:24} {scenario.description}")
+        return 0
+    return run_lab_foreground(args.nodes, tuple(args.scenario))
 
 
-def run_lab_foreground(nodes: int) -> int:
+def run_lab_foreground(nodes: int, scenarios: tuple[str, ...] = ()) -> int:
     """`kcockpit lab`: a lab in a temp dir, the cockpit on it, everything gone on exit."""
     from cluster.lab.control import lab_down, lab_up
     from cluster.lab.layout import LabError, LabPaths
@@ -149,7 +287,7 @@ def run_lab_foreground(nodes: int) -> int:
     signal.signal(signal.SIGTERM, hang_up)
     try:
         print(f"starting a {nodes}-node lab in {root} …", flush=True)
-        lab_up(root, nodes=nodes, owner=os.getpid(), remove_dir=True)
+        lab_up(root, nodes=nodes, owner=os.getpid(), remove_dir=True, scenarios=scenarios)
         return run_app(load_config(LabPaths(root).config), None)
     finally:
         with contextlib.suppress(LabError):

@@ -6,15 +6,17 @@ from rich.console import Console
 from rich.table import Table
 
 from cluster.model import Snapshot
+from tui.console import output_console
+from widgets.certificates_pane import CertificatesPane
+from widgets.cni_pane import CniPane
 from widgets.format import human_bytes, member_state, optional, severity_text
 from widgets.header import header_text
+from widgets.static_pods_pane import StaticPodsPane
+from widgets.table_pane import TablePane
 
 
 def print_report(snapshot: Snapshot, console: Console | None = None) -> None:
-    if console is None:
-        console = Console()
-        if not console.is_terminal:
-            console.width = max(console.width, 160)  # mail, cron, pipes: keep rows on one line
+    console = console or output_console()
     console.print(header_text(snapshot, snapshot.cluster_name))
     if snapshot.etcd.error:
         console.print(f"[red]etcd: {snapshot.etcd.error}[/red]")
@@ -50,6 +52,7 @@ def print_report(snapshot: Snapshot, console: Console | None = None) -> None:
             m.error or "; ".join(m.errors),
         )
     console.print(members)
+    print_node_tables(snapshot, console)
     if not snapshot.findings:
         console.print("[green]✔ no findings[/green]")
         return
@@ -60,3 +63,21 @@ def print_report(snapshot: Snapshot, console: Console | None = None) -> None:
         next_step = f.next + (f"\n$ {f.command}" if f.command else "")
         findings.add_row(severity_text(f.severity), f.id, f.subject, f.evidence, next_step)
     console.print(findings)
+
+
+def print_node_tables(snapshot: Snapshot, console: Console) -> None:
+    """The three node panes as tables: the same rows the cockpit shows."""
+    if not snapshot.nodes:
+        return
+    panes: tuple[tuple[str, TablePane], ...] = (
+        ("static pods", StaticPodsPane()),
+        ("certificates (most urgent first)", CertificatesPane()),
+        ("CNI (/etc/cni/net.d)", CniPane()),
+    )
+    for title, pane in panes:
+        table = Table(title=title, title_justify="left")
+        for _, label in pane.COLUMNS:
+            table.add_column(label)
+        for _, cells in pane.table_rows(snapshot):
+            table.add_row(*cells)
+        console.print(table)

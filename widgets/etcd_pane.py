@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from cluster.model import EtcdCluster, Snapshot
 from widgets.base import SnapshotView
 from widgets.format import human_bytes, member_state, optional
+from widgets.messages import ActionRequested
+from widgets.table_pane import cursor_row_key
 
 COLUMNS = (
     ("state", "STATE"),
@@ -26,7 +29,20 @@ COLUMNS = (
 
 
 class EtcdPane(SnapshotView, DataTable):
-    """Members of the etcd cluster; rows keep their identity (and the cursor) across refreshes."""
+    """Members of the etcd cluster; rows keep their identity (and the cursor) across refreshes.
+
+    The keys ask for guarded actions on the member under the cursor; the app opens the
+    confirmation dialog (the pane itself never acts).
+    """
+
+    BINDINGS = [
+        Binding("l", "request('move-leader')", "Move leader here"),
+        Binding("x", "request('member-remove')", "Remove member"),
+        Binding("a", "request('member-add')", "Add member"),
+        Binding("p", "request('member-promote')", "Promote learner"),
+        Binding("d", "request('defragment')", "Defragment"),
+        Binding("s", "request('snapshot-save')", "Snapshot"),
+    ]
 
     DEFAULT_CSS = """
     EtcdPane { height: auto; max-height: 12; }  /* 7 members + header fit */
@@ -65,12 +81,22 @@ class EtcdPane(SnapshotView, DataTable):
         if selected is not None and selected in self.rows:
             self.move_cursor(row=self.get_row_index(selected))
 
+    def action_request(self, action: str) -> None:
+        target = None if action == "member-add" else self.selected_name
+        if target is None and action != "member-add":
+            self.notify("no member selected", severity="warning")
+            return
+        self.post_message(ActionRequested(action, target))
+
+    @property
+    def selected_name(self) -> str | None:
+        """The member name (or hex ID of an unstarted member) under the cursor."""
+        if self.selected_member is None:
+            return None
+        name = str(self.get_row(self.selected_member)[1])
+        return self.selected_member if name.startswith("(unstarted") else name
+
     @property
     def selected_member(self) -> str | None:
         """The row key (member ID in hex) under the cursor."""
-        if not self.row_count:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:
-            return None
+        return cursor_row_key(self)

@@ -18,14 +18,13 @@ def header_text(snapshot: Snapshot | None, name: str) -> Text:
         return text
     etcd = snapshot.etcd
     leader = etcd.leader
-    text.append(" │ etcd ")
-    text.append(f"voting {len(etcd.voting)}  healthy {etcd.healthy_voting}  quorum {etcd.quorum}  ")
-    tolerance_style = "bold red" if etcd.tolerance == 0 else "green"
-    text.append(f"tolerance {etcd.tolerance} of {etcd.design_tolerance}", style=tolerance_style)
-    text.append("  leader ")
-    text.append(f"★ {leader.name}" if leader else "✗ none", style="bold" if leader else "bold red")
-    text.append("  ")
+    # Most important first: at 80 columns the end of the line is what gets cut.
     text.append_text(banner(snapshot))
+    text.append(f" │ voting {len(etcd.voting)} healthy {etcd.healthy_voting} quorum {etcd.quorum} ")
+    tolerance_style = "bold red" if etcd.tolerance == 0 else "green"
+    text.append(f"tolerance {etcd.tolerance}/{etcd.design_tolerance}", style=tolerance_style)
+    text.append(" leader ")
+    text.append(f"★ {leader.name}" if leader else "✗ none", style="bold" if leader else "bold red")
     return text
 
 

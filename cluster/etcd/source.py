@@ -68,14 +68,18 @@ class EtcdSource:
         try:
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                answers = []
                 for task in done:
-                    exc = task.exception()
-                    if exc is None:
-                        return task.result(), None
-                    errors.append(str(exc))
+                    if (exc := task.exception()) is None:
+                        answers.append(task.result())
+                    else:
+                        errors.append(str(exc))
+                if answers:
+                    return answers[0], None
         finally:
             for task in pending:
                 task.cancel()
+                task.add_done_callback(_consume_outcome)
         return None, "; ".join(errors) or "no endpoints configured"
 
     async def _alarms(self, members: tuple[EtcdMember, ...]) -> tuple[tuple[int, str], ...]:
@@ -87,6 +91,12 @@ class EtcdSource:
                     continue
                 return tuple((a.memberID, pb.AlarmType.Name(a.alarm)) for a in answer.alarms)
         return ()
+
+
+def _consume_outcome(task: asyncio.Future) -> None:
+    """A call raced out by a faster answer: its result or error is of no interest."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _client_url(member: pb.Member) -> str | None:

@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncssh
 
@@ -22,7 +24,9 @@ from cluster.config import TlsFiles
 from cluster.etcd.client import EtcdClient
 from cluster.etcd.source import EtcdSource
 from cluster.lab import pki
+from cluster.lab.apiserver import api_url, kubeconfig_path, stopped_marker, write_lab_kubeconfigs
 from cluster.lab.layout import (
+    KUBE_API_PORT,
     MAX_NODES,
     LabError,
     LabNode,
@@ -32,6 +36,7 @@ from cluster.lab.layout import (
     find_etcd,
 )
 from cluster.lab.manifests import render_manifests, write_manifests
+from cluster.lab.scenarios import apply_scenarios, check_scenarios, stopped_nodes
 
 DEFAULT_UP_TIMEOUT = 60.0
 DOWN_TIMEOUT = 20.0
@@ -51,27 +56,39 @@ CALICO_CONFLIST = {
 }
 
 
-def create_lab(paths: LabPaths, node_count: int) -> LabSpec:
+def create_lab(paths: LabPaths, node_count: int, scenarios: tuple[str, ...] = ()) -> LabSpec:
     """Writes a fresh lab: PKI, manifests, CNI config, SSH keys, spec and cockpit config."""
     if not 1 <= node_count <= MAX_NODES:
         raise LabError(f"--nodes must be 1 to {MAX_NODES} (got {node_count})")
     find_etcd()
     addresses = choose_addresses(node_count)
-    spec = LabSpec(nodes=tuple(LabNode(f"cp-{i + 1}", a) for i, a in enumerate(addresses)))
+    spec = LabSpec(
+        nodes=tuple(LabNode(f"cp-{i + 1}", a) for i, a in enumerate(addresses)),
+        scenarios=scenarios,
+    )
+    check_scenarios(spec)
     paths.root.mkdir(parents=True, exist_ok=True)
     cas = pki.make_cas()
     initial_cluster = ",".join(f"{n.name}={n.peer_url}" for n in spec.nodes)
     for node in spec.nodes:
-        kubernetes_dir = paths.kubernetes_dir(node.name)
-        pki.write_node_pki(kubernetes_dir, cas, node.name, node.address)
-        write_manifests(paths.manifests(node.name), render_manifests(node, initial_cluster))
-        write_cni(paths.node_root(node.name), node.address)
-        (paths.node_root(node.name) / "var" / "lib" / "etcd").mkdir(parents=True, exist_ok=True)
-        (paths.node_root(node.name) / "var" / "lib" / "etcd").chmod(0o700)
+        provision_node(paths, cas, node, initial_cluster, "new")
     _write_cockpit_credentials(paths, cas, spec)
+    apply_scenarios(paths, spec)
     paths.spec.write_text(spec.to_json())
     write_cockpit_config(paths, spec)
     return spec
+
+
+def provision_node(
+    paths: LabPaths, cas: pki.ClusterCAs, node: LabNode, initial_cluster: str, state: str
+) -> None:
+    """One node's filesystem: PKI, static pod manifests, CNI config, an empty etcd data dir."""
+    pki.write_node_pki(paths.kubernetes_dir(node.name), cas, node.name, node.address)
+    write_manifests(paths.manifests(node.name), render_manifests(node, initial_cluster, state))
+    write_cni(paths.node_root(node.name), node.address)
+    data_dir = paths.node_root(node.name) / "var" / "lib" / "etcd"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
 
 
 def write_cni(node_root: Path, address: str) -> None:
@@ -94,15 +111,21 @@ def _write_cockpit_credentials(paths: LabPaths, cas: pki.ClusterCAs, spec: LabSp
     user_key = asyncssh.generate_private_key("ssh-ed25519", comment="kcockpit-lab")
     user_key.write_private_key(str(cockpit / "id_ed25519"))
     user_key.write_public_key(str(cockpit / "id_ed25519.pub"))
-    known_hosts = []
+    (cockpit / "known_hosts").write_text("")
     for node in spec.nodes:
-        host_key = asyncssh.generate_private_key("ssh-ed25519")
-        key_path = paths.host_key(node.name)
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        host_key.write_private_key(str(key_path))
-        public = host_key.export_public_key("openssh").decode().strip()
-        known_hosts.append(f"[{node.address}]:{node.ssh_port} {public}")
-    (cockpit / "known_hosts").write_text("\n".join(known_hosts) + "\n")
+        write_host_key(paths, node)
+    write_lab_kubeconfigs(paths, cas.kubernetes, spec)
+
+
+def write_host_key(paths: LabPaths, node: LabNode) -> None:
+    """A fresh host key for the node's SSH server, trusted in the cockpit's known_hosts."""
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    key_path = paths.host_key(node.name)
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    host_key.write_private_key(str(key_path))
+    public = host_key.export_public_key("openssh").decode().strip()
+    with (paths.cockpit / "known_hosts").open("a") as known_hosts:
+        known_hosts.write(f"[{node.address}]:{node.ssh_port} {public}\n")
 
 
 def write_cockpit_config(paths: LabPaths, spec: LabSpec) -> None:
@@ -118,7 +141,12 @@ def write_cockpit_config(paths: LabPaths, spec: LabSpec) -> None:
         'cert = "cockpit/etcd-client.crt"',
         'key = "cockpit/etcd-client.key"',
         "timeout = 2.0",
+        "",
+        "[lab]",
+        'dir = "."',
     ]
+    if kubeconfig_path(paths).exists():
+        lines += ["", "[kube]", 'kubeconfig = "cockpit/kubeconfig"', "timeout = 2.0"]
     for node in spec.nodes:
         lines += [
             "",
@@ -129,6 +157,8 @@ def write_cockpit_config(paths: LabPaths, spec: LabSpec) -> None:
             'user = "kcockpit"',
             'identity = "cockpit/id_ed25519"',
             'known_hosts = "cockpit/known_hosts"',
+            "ssh_config = []  # the lab ignores ~/.ssh/config and the agent",
+            "agent = false",
         ]
     paths.config.write_text("\n".join(lines) + "\n")
 
@@ -171,8 +201,12 @@ def lab_up(
     timeout: float = DEFAULT_UP_TIMEOUT,
     owner: int | None = None,
     remove_dir: bool = False,
+    scenarios: tuple[str, ...] = (),
 ) -> LabSpec:
-    """Starts the lab in `root` (creating it unless it exists) and waits until etcd is healthy."""
+    """Starts the lab in `root` (creating it unless it exists) and waits until etcd is healthy.
+
+    `scenarios` are staged when the lab is created; members they stop are not waited for.
+    """
     paths = LabPaths(root.resolve())
     running = paths.daemon_pid()
     if running:
@@ -182,7 +216,11 @@ def lab_up(
     # Held from choosing addresses until the members listen, so two labs started at the same
     # time (parallel test runs) never pick the same loopback block.
     with _address_lock():
-        spec = paths.load_spec() if paths.spec.exists() else create_lab(paths, nodes)
+        spec = paths.load_spec() if paths.spec.exists() else create_lab(paths, nodes, scenarios)
+        if scenarios and set(scenarios) != set(spec.scenarios):
+            raise LabError(
+                f"scenarios are staged when a lab is created: use a new --dir, not {root}"
+            )
         pid = start_daemon(paths, owner=owner, remove_dir=remove_dir)
         try:
             asyncio.run(wait_healthy(paths, spec, timeout, pid))
@@ -218,7 +256,8 @@ async def wait_healthy(
                     f"the lab daemon exited; its log ({paths.log}) ends with:\n{_tail(paths.log)}"
                 )
             cluster = await source.collect()
-            voting_healthy = cluster.voting and all(m.healthy for m in cluster.members)
+            expected = len(cluster.members) - len(stopped_nodes(spec))
+            voting_healthy = cluster.voting and cluster.healthy_voting >= expected
             if voting_healthy and cluster.leader and paths.daemon_pid():
                 return
             last = (
@@ -314,6 +353,70 @@ class Lab:
     def start_node(self, node: str, suffix: str = "20230310") -> None:
         moved = self.paths.manifests(node).with_name(f"manifests-{suffix}")
         moved.rename(self.paths.manifests(node))
+
+    def add_node(self, name: str, peer_url: str, initial_cluster: str) -> LabNode:
+        """Provisions a node for a member just added with MemberAdd and has the daemon start it.
+
+        The lab acts as kubeadm here: it signs the new node's certificates with the cluster CAs
+        it created, and its manifest joins the existing cluster.
+        """
+        paths = self.paths
+        spec = paths.load_spec()
+        address = urlsplit(peer_url).hostname or ""
+        node = LabNode(name, address)
+        if node.peer_url != peer_url:
+            raise LabError(f"lab nodes use {node.peer_url}, not {peer_url}")
+        if any(n.name == name or n.address == address for n in spec.nodes):
+            raise LabError(f"the lab already has a node {name} or address {address}")
+        cas = pki.load_cas(paths.kubernetes_dir(spec.nodes[0].name))
+        provision_node(paths, cas, node, initial_cluster, "existing")
+        write_host_key(paths, node)
+        grown = LabSpec(nodes=(*spec.nodes, node), scenarios=spec.scenarios)
+        paths.spec.write_text(grown.to_json())
+        write_cockpit_config(paths, grown)
+        pid = paths.daemon_pid()
+        if pid is None:
+            raise LabError(f"no lab daemon runs in {paths.root} to start {name}")
+        os.kill(pid, signal.SIGUSR1)
+        return node
+
+    def peer_url_for(self, name: str) -> str:
+        """The peer URL a new lab node gets: the next free address of the lab's block."""
+        spec = self.spec
+        prefix = spec.nodes[0].address.rpartition(".")[0]
+        used = {int(n.address.rpartition(".")[2]) for n in spec.nodes}
+        host = next(h for h in range(11, 255) if h not in used)
+        return LabNode(name, f"{prefix}.{host}").peer_url
+
+    @property
+    def kubeconfig(self) -> Path:
+        return kubeconfig_path(self.paths)
+
+    @property
+    def node_reader_kubeconfig(self) -> Path:
+        """A kubeconfig whose user may only read nodes: the lab API answers 403 to the rest."""
+        return kubeconfig_path(self.paths, limited=True)
+
+    def stop_apiserver(self, timeout: float = 10.0) -> str:
+        """Stops the lab's API server (the lab keeps running); returns its URL."""
+        stopped_marker(self.paths).touch()
+        return self._await_apiserver(listening=False, timeout=timeout)
+
+    def start_apiserver(self, timeout: float = 10.0) -> str:
+        stopped_marker(self.paths).unlink(missing_ok=True)
+        return self._await_apiserver(listening=True, timeout=timeout)
+
+    def _await_apiserver(self, listening: bool, timeout: float) -> str:
+        url = api_url(self.spec)
+        address = (self.spec.nodes[0].address, KUBE_API_PORT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                probe.settimeout(0.5)
+                if (probe.connect_ex(address) == 0) == listening:
+                    return url
+            time.sleep(0.05)
+        raise LabError(f"the lab API at {url} did not {'start' if listening else 'stop'}")
 
     def freeze(self, node: str) -> int:
         pid = self.etcd_pid(node)

@@ -1,4 +1,5 @@
-"""The lab daemon: one background process that hosts every node's kubelet and SSH server.
+"""The lab daemon: one background process that hosts every node's kubelet and SSH server,
+and the lab's stand-in Kubernetes API (apiserver.py).
 
 `kcockpit lab up` starts it detached (its own session) and returns; `kcockpit lab down` sends
 it SIGTERM, on which it stops every etcd it runs (SIGCONT first, in case a test froze one) and
@@ -17,6 +18,9 @@ import shutil
 import signal
 from pathlib import Path
 
+import asyncssh
+
+from cluster.lab.apiserver import LabApiServer
 from cluster.lab.kubelet import LabKubelet
 from cluster.lab.layout import LabPaths, find_etcd
 from cluster.lab.sshd import start_sshd
@@ -25,22 +29,38 @@ OWNER_POLL_SECONDS = 0.5
 
 
 async def serve(paths: LabPaths, owner: int | None) -> None:
-    spec = paths.load_spec()
     etcd = find_etcd()
     stop = asyncio.Event()
+    servers: list[asyncssh.SSHAcceptor] = []
+    tasks: list[asyncio.Task[None]] = []
+    served: set[str] = set()
+
+    async def serve_new_nodes() -> None:
+        """Starts the SSH server and kubelet of every node in lab.json not served yet."""
+        for node in paths.load_spec().nodes:
+            if node.name in served:
+                continue
+            served.add(node.name)
+            servers.append(await start_sshd(node, paths))
+            kubelet = LabKubelet(
+                node.name, paths.node_root(node.name), etcd, paths.kubelet_state(node.name)
+            )
+            tasks.append(asyncio.create_task(kubelet.run(stop)))
+            logging.info("serving node %s (%s)", node.name, node.address)
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
-    servers = [await start_sshd(node, paths) for node in spec.nodes]
-    kubelets = [
-        LabKubelet(node.name, paths.node_root(node.name), etcd, paths.kubelet_state(node.name))
-        for node in spec.nodes
-    ]
-    tasks = [asyncio.create_task(k.run(stop)) for k in kubelets]
+    # SIGUSR1: a node was added to lab.json (member add in the lab).
+    loop.add_signal_handler(
+        signal.SIGUSR1, lambda: tasks.append(asyncio.create_task(serve_new_nodes()))
+    )
+    await serve_new_nodes()
+    tasks.append(asyncio.create_task(LabApiServer(paths).run(stop)))
     if owner:
         tasks.append(asyncio.create_task(_watch_owner(owner, stop)))
     paths.pid.write_text(f"{os.getpid()}\n")
-    logging.info("lab daemon %s serving %d nodes", os.getpid(), len(spec.nodes))
+    logging.info("lab daemon %s serving %d nodes", os.getpid(), len(served))
     try:
         await stop.wait()
     finally:

@@ -40,6 +40,22 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+async def stop_process(
+    process: asyncio.subprocess.Process, grace: float = STOP_GRACE_SECONDS
+) -> None:
+    """SIGCONT (a test may have frozen it), SIGTERM, then SIGKILL after the grace period."""
+    for sig in (signal.SIGCONT, signal.SIGTERM):
+        try:
+            os.kill(process.pid, sig)
+        except ProcessLookupError:
+            return
+    try:
+        await asyncio.wait_for(process.wait(), grace)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
 @dataclass
 class PodState:
     file: str
@@ -172,16 +188,7 @@ class LabKubelet:
         if process is None or process.returncode is not None:
             return
         log.info("%s: stopping %s (pid %s)", self.name, pod.component, process.pid)
-        for sig in (signal.SIGCONT, signal.SIGTERM):
-            try:
-                os.kill(process.pid, sig)
-            except ProcessLookupError:
-                return
-        try:
-            await asyncio.wait_for(process.wait(), STOP_GRACE_SECONDS)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await stop_process(process)
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(self._stop(pod) for pod in self.pods.values()))

@@ -18,6 +18,7 @@ from pathlib import Path
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 SSH_PORT = 2222
+KUBE_API_PORT = 6443  # the lab's stand-in API server, on the first node's address
 MAX_NODES = 7
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,7 +162,7 @@ def choose_addresses(count: int) -> list[str]:
 
 
 def _ports_free(address: str) -> bool:
-    for port in (ETCD_CLIENT_PORT, ETCD_PEER_PORT, SSH_PORT):
+    for port in (ETCD_CLIENT_PORT, ETCD_PEER_PORT, SSH_PORT, KUBE_API_PORT):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind((address, port))

@@ -137,6 +137,23 @@ def make_cas() -> ClusterCAs:
     )
 
 
+def load_cas(kubernetes_dir: Path) -> ClusterCAs:
+    """The lab's CAs back from a node's pki/, to sign certificates for a node added later."""
+    pki_dir = kubernetes_dir / "pki"
+
+    def load(stem: Path) -> Issued:
+        cert = x509.load_pem_x509_certificate(stem.with_suffix(".crt").read_bytes())
+        key = serialization.load_pem_private_key(stem.with_suffix(".key").read_bytes(), None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return Issued(cert, key)
+
+    return ClusterCAs(
+        kubernetes=load(pki_dir / "ca"),
+        etcd=load(pki_dir / "etcd" / "ca"),
+        front_proxy=load(pki_dir / "front-proxy-ca"),
+    )
+
+
 def write_node_pki(kubernetes_dir: Path, cas: ClusterCAs, hostname: str, address: str) -> None:
     """Writes /etc/kubernetes/pki and the kubeconfigs of one control-plane node."""
     pki = kubernetes_dir / "pki"

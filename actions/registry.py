@@ -1,0 +1,51 @@
+"""Every action by name, and how to build one for a target from operator options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from actions.base import Action, ActionContext
+from actions.etcd_actions import ETCD_ACTIONS, MemberAdd, SnapshotSave
+from actions.static_pod_actions import STATIC_POD_ACTIONS
+from cluster.collect import Collector
+
+ACTIONS: dict[str, type[Action]] = {cls.name: cls for cls in (*ETCD_ACTIONS, *STATIC_POD_ACTIONS)}
+
+
+class UnknownAction(ValueError):
+    pass
+
+
+def build_action(
+    name: str,
+    target: str,
+    *,
+    peer_url: str | None = None,
+    voting: bool = False,
+    file: Path | None = None,
+    lab_root: Path | None = None,
+) -> Action:
+    cls = ACTIONS.get(name)
+    if cls is None:
+        raise UnknownAction(f"unknown action {name!r} (one of: {', '.join(sorted(ACTIONS))})")
+    if cls is MemberAdd:
+        if peer_url is None and lab_root is not None:
+            from cluster.lab.control import Lab
+
+            peer_url = Lab(lab_root).peer_url_for(target)
+        return MemberAdd(target, peer_url=peer_url, voting=voting)
+    if cls is SnapshotSave:
+        return SnapshotSave(target, path=file)
+    return cls(target)
+
+
+def context_for(collector: Collector, state_dir: Path) -> ActionContext:
+    """Actions reuse the collector's open channels and re-read the cluster through it."""
+    return ActionContext(
+        config=collector.config,
+        etcd=collector.etcd_client,
+        collect=collector.collect,
+        state_dir=state_dir,
+        lab_root=collector.config.lab_root,
+        nodes=collector.nodes,
+    )

@@ -1,0 +1,222 @@
+"""Stopping and starting static pods by moving manifests, the way the runbooks do it.
+
+Target `cp-2` moves the whole manifests directory (`mv manifests manifests-YYYYMMDD`, runbook
+§2.1): every control-plane component of that node stops. Target `cp-2/etcd` moves one manifest
+up next to the directory (`mv manifests/etcd.yaml etcd.yaml`). Start puts back exactly what the
+node's files show was moved. Stopping a node's etcd lowers fault tolerance, so the guard asks
+for the node's name, and refuses outright when it would cost quorum unless overridden.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verification
+from cluster.model import EtcdMember, Snapshot
+from cluster.nodes.model import KUBERNETES_DIR, MANIFESTS_DIR, NodeState, StaticPod
+
+
+class StaticPodAction(Action):
+    """Shared parsing of `node[/component]` and lookups in the snapshot."""
+
+    verify_timeout = 30.0
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.node_name, _, component = target.partition("/")
+        self.component = component or None
+
+    def node(self, snapshot: Snapshot) -> NodeState | None:
+        return next((n for n in snapshot.nodes if n.name == self.node_name), None)
+
+    def pods(self, node: NodeState) -> list[StaticPod]:
+        return [p for p in node.static_pods if self.component in (None, p.component)]
+
+    def touches_etcd(self) -> bool:
+        return self.component in (None, "etcd")
+
+    def etcd_member(self, snapshot: Snapshot) -> EtcdMember | None:
+        node = self.node(snapshot)
+        for member in snapshot.etcd.members:
+            hosts = {url.split("//")[-1].rsplit(":", 1)[0] for url in member.peer_urls}
+            if member.name == self.node_name or (node and node.address in hosts):
+                return member
+        return None
+
+    def node_problem(self, snapshot: Snapshot) -> str | None:
+        node = self.node(snapshot)
+        if node is None:
+            known = ", ".join(n.name for n in snapshot.nodes) or "none configured"
+            return f"no node {self.node_name!r} (nodes: {known})"
+        if not node.reachable:
+            return f"{node.name} cannot be reached: {node.error}"
+        if self.component and not self.pods(node):
+            return f"{node.name} has no static pod {self.component!r}"
+        return None
+
+    def etcd_gone(self, snapshot: Snapshot) -> QuorumView:
+        """Quorum after this node's etcd member stops (unchanged when it is already down)."""
+        member = self.etcd_member(snapshot)
+        cluster = snapshot.etcd
+        healthy = cluster.healthy_voting
+        if member and member.healthy and not member.is_learner and self.touches_etcd():
+            healthy -= 1
+        return QuorumView.after(len(cluster.voting), healthy)
+
+
+class StopStaticPod(StaticPodAction):
+    name = "stop-static-pod"
+    title = "Stop static pod(s)"
+    key = "S"
+
+    def guard(self, snapshot: Snapshot) -> Verdict:
+        if problem := self.node_problem(snapshot):
+            return Verdict.refused(problem)
+        node = self.node(snapshot)
+        assert node
+        running = [p for p in self.pods(node) if p.state == "present"]
+        if not running or (self.component is None and not node.manifests_dir):
+            return Verdict.refused(
+                f"nothing to stop: no manifest of {self.target} in {MANIFESTS_DIR}"
+            )
+        member = self.etcd_member(snapshot)
+        cluster = snapshot.etcd
+        if not (self.touches_etcd() and member and member.healthy and not member.is_learner):
+            return Verdict.allowed("does not stop a healthy voting etcd member")
+        if cluster.healthy_voting - 1 < cluster.quorum:
+            return Verdict.confirm(
+                f"override {self.node_name}",
+                f"stopping {self.node_name}'s etcd loses quorum ({cluster.healthy_voting} healthy, "
+                f"quorum {cluster.quorum}): the cluster becomes read-only",
+            )
+        after = self.etcd_gone(snapshot)
+        return Verdict.confirm(
+            self.node_name, f"fault tolerance drops from {cluster.tolerance} to {after.tolerance}"
+        )
+
+    def moves(self) -> tuple[str, str]:
+        if self.component is None:
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+            return MANIFESTS_DIR, f"{KUBERNETES_DIR}/manifests-{stamp}"
+        file = f"{self.component}.yaml"
+        return f"{MANIFESTS_DIR}/{file}", f"{KUBERNETES_DIR}/{file}"
+
+    def plan(self, snapshot: Snapshot, ctx: ActionContext) -> Plan:
+        source, destination = self.moves()
+        what = "every control-plane static pod" if self.component is None else self.component
+        return Plan(
+            summary=f"Stop {what} on {self.node_name} by moving its manifest(s) out of the kubelet's reach",
+            steps=(
+                f"On {self.node_name}: mv {source} {destination}",
+                "The kubelet stops the pod(s)",
+            ),
+            commands=(f"ssh {self.node_name} sudo mv {source} {destination}",),
+            before=QuorumView.of(snapshot.etcd),
+            after=self.etcd_gone(snapshot),
+            follow_up=(f"to start again: kcockpit act start-static-pod {self.target}",),
+        )
+
+    async def execute(self, snapshot: Snapshot, ctx: ActionContext) -> str:
+        assert ctx.nodes is not None
+        source, destination = self.moves()
+        access = await ctx.nodes.get(self.node_name)
+        if await access.exists(destination):
+            raise RuntimeError(
+                f"{destination} already exists on {self.node_name}: not overwriting it"
+            )
+        await access.rename(source, destination)
+        return f"moved {source} to {destination} on {self.node_name}"
+
+    async def verify(self, snapshot: Snapshot, ctx: ActionContext) -> Verification:
+        member = self.etcd_member(snapshot) if self.touches_etcd() else None
+
+        def stopped(s: Snapshot) -> bool:
+            node = self.node(s)
+            moved = bool(node and all(p.state != "present" for p in self.pods(node)))
+            if member is None:
+                return moved
+            now = s.etcd.member(member.ref)
+            return moved and (now is None or not now.reachable)
+
+        return await ctx.until(stopped, self.verify_timeout, f"{self.target} stopped")
+
+
+class StartStaticPod(StaticPodAction):
+    name = "start-static-pod"
+    title = "Start static pod(s)"
+    key = "T"
+
+    def moved_back(self, snapshot: Snapshot) -> tuple[str, str] | None:
+        """(where it is now, where it goes back) for exactly what was moved away."""
+        node = self.node(snapshot)
+        moved = [p for p in self.pods(node) if p.state == "moved" and p.moved_to] if node else []
+        if not moved or not node:
+            return None
+        if self.component is None and not node.manifests_dir:
+            parent = moved[0].moved_to.rsplit("/", 1)[0]  # type: ignore[union-attr]
+            if parent != KUBERNETES_DIR:
+                return parent, MANIFESTS_DIR
+        if self.component is None:
+            return None
+        where = moved[0].moved_to or ""
+        return where, f"{MANIFESTS_DIR}/{where.rsplit('/', 1)[-1]}"
+
+    def guard(self, snapshot: Snapshot) -> Verdict:
+        if problem := self.node_problem(snapshot):
+            return Verdict.refused(problem)
+        node = self.node(snapshot)
+        assert node
+        if self.moved_back(snapshot) is None:
+            present = all(p.state == "present" for p in self.pods(node))
+            if present:
+                return Verdict.refused(f"{self.target} is not stopped: its manifest is in place")
+            return Verdict.refused(
+                f"cannot tell exactly what was moved for {self.target}: restore by hand "
+                f"(e.g. rsync -av {KUBERNETES_DIR}/manifests-YYYYMMDD/ {MANIFESTS_DIR}/)"
+            )
+        return Verdict.allowed("puts back exactly the manifest(s) that were moved away")
+
+    def plan(self, snapshot: Snapshot, ctx: ActionContext) -> Plan:
+        source, destination = self.moved_back(snapshot) or ("?", "?")
+        member = self.etcd_member(snapshot) if self.touches_etcd() else None
+        before = QuorumView.of(snapshot.etcd)
+        healthy = snapshot.etcd.healthy_voting + (1 if member and not member.healthy else 0)
+        return Plan(
+            summary=f"Start {self.target} again by moving its manifest(s) back",
+            steps=(
+                f"On {self.node_name}: mv {source} {destination}",
+                "The kubelet starts the pod(s)",
+            ),
+            commands=(f"ssh {self.node_name} sudo mv {source} {destination}",),
+            before=before,
+            after=QuorumView.after(before.voting, healthy),
+        )
+
+    async def execute(self, snapshot: Snapshot, ctx: ActionContext) -> str:
+        assert ctx.nodes is not None
+        move = self.moved_back(snapshot)
+        assert move
+        source, destination = move
+        access = await ctx.nodes.get(self.node_name)
+        if await access.exists(destination):
+            raise RuntimeError(
+                f"{destination} already exists on {self.node_name}: not overwriting it"
+            )
+        await access.rename(source, destination)
+        return f"moved {source} back to {destination} on {self.node_name}"
+
+    async def verify(self, snapshot: Snapshot, ctx: ActionContext) -> Verification:
+        member = self.etcd_member(snapshot) if self.touches_etcd() else None
+
+        def started(s: Snapshot) -> bool:
+            node = self.node(s)
+            back = bool(node and all(p.state == "present" for p in self.pods(node)))
+            if member is None:
+                return back
+            now = s.etcd.member(member.ref)
+            return back and now is not None and now.healthy
+
+        return await ctx.until(started, self.verify_timeout, f"{self.target} running again")
+
+
+STATIC_POD_ACTIONS: tuple[type[StaticPodAction], ...] = (StopStaticPod, StartStaticPod)

@@ -1,0 +1,1 @@
+"""The Kubernetes API part of the cockpit: its source, its snapshot data and its findings."""

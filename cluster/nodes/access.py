@@ -1,0 +1,147 @@
+"""Node access: one interface to a control-plane node's files and read-only commands.
+
+Two implementations: over SSH (`cluster.nodes.ssh`) when the cockpit sits on a bastion, and on
+the local filesystem (`cluster.nodes.local`) when it runs on the node itself. Collection reads
+through it, and guarded actions (move a manifest out and back, `mv manifests manifests-DATE`)
+act through it, so both see the same node the same way. Every call has a deadline; every
+failure is a `NodeError` whose message an operator can act on.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+DEFAULT_TIMEOUT = 3.0
+MAX_READ_BYTES = 1024 * 1024
+MAX_OUTPUT_BYTES = 1024 * 1024
+
+
+class ErrorKind(enum.Enum):
+    UNREACHABLE = "unreachable"
+    HOST_KEY_UNKNOWN = "host key unknown"
+    HOST_KEY_CHANGED = "host key changed"
+    AUTH = "authentication failed"
+    TIMEOUT = "timeout"
+    PERMISSION = "permission denied"
+    NOT_FOUND = "not found"
+    EXISTS = "already exists"
+    TOO_LARGE = "too large"
+    FAILED = "failed"
+
+
+# Kinds that say the node itself cannot be reached (as opposed to one path on it).
+CONNECTION_KINDS = frozenset(
+    {
+        ErrorKind.UNREACHABLE,
+        ErrorKind.HOST_KEY_UNKNOWN,
+        ErrorKind.HOST_KEY_CHANGED,
+        ErrorKind.AUTH,
+        ErrorKind.TIMEOUT,
+    }
+)
+
+
+class NodeError(Exception):
+    """A node operation failed; `str()` is the operator-readable message.
+
+    `fingerprint` is the host key the server offered, for host key errors.
+    """
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        path: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.path = path
+        self.fingerprint = fingerprint
+
+    @property
+    def connection(self) -> bool:
+        return self.kind in CONNECTION_KINDS
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    """A directory entry; `kind` is "file", "dir", "symlink" or "other" (not followed)."""
+
+    name: str
+    kind: str
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+class NodeAccess(ABC):
+    """Files and read-only commands of one node. Paths are the node's own absolute paths."""
+
+    name: str
+    address: str
+    timeout: float
+
+    @property
+    def local(self) -> bool:
+        return False
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Opens (or re-checks) the connection; raises NodeError when the node is unreachable."""
+
+    @abstractmethod
+    async def list_dir(self, path: str) -> tuple[DirEntry, ...]:
+        """Entries of a directory (not following symlinks), sorted by name."""
+
+    @abstractmethod
+    async def stat(self, path: str) -> DirEntry | None:
+        """The entry at `path` (not following a final symlink), or None when nothing is there."""
+
+    async def exists(self, path: str) -> bool:
+        return await self.stat(path) is not None
+
+    @abstractmethod
+    async def read_file(self, path: str, limit: int = MAX_READ_BYTES) -> bytes:
+        """A file's bytes; a file larger than `limit` is refused (TOO_LARGE) without reading it."""
+
+    @abstractmethod
+    async def rename(self, source: str, target: str) -> None:
+        """Moves a file or directory; refuses (EXISTS) when `target` already exists."""
+
+    @abstractmethod
+    async def run(self, argv: Sequence[str], timeout: float | None = None) -> CommandResult:
+        """Runs a read-only command; output beyond MAX_OUTPUT_BYTES is cut off."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Closes the connection; the object may connect again later."""
+
+
+def too_large(path: str, size: int, limit: int) -> NodeError:
+    return NodeError(
+        ErrorKind.TOO_LARGE,
+        f"{path}: {size} bytes, larger than the {limit} byte read limit (not read)",
+        path=path,
+    )
+
+
+def timed_out(what: str, seconds: float) -> NodeError:
+    return NodeError(ErrorKind.TIMEOUT, f"{what}: no answer within {seconds:g} s")
+
+
+def bounded_text(data: bytes) -> str:
+    return data[:MAX_OUTPUT_BYTES].decode("utf-8", errors="replace")

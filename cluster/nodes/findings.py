@@ -1,0 +1,484 @@
+"""Findings over the nodes' part of a snapshot: pure rules, ids and severities per FINDINGS.md.
+
+Each rule names the incident it comes from (runbooks in shared/runbooks/) and gives the
+concrete command that repairs it on the node: the `rsync` that restores a manifests directory
+moved away (runbook §2.1), the `kubeadm certs renew` line for an expiring certificate
+(network-certs notes §2.1-2.2), the `rm` of the second CNI's config (runbook §3.3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+from cluster.model import Finding, Severity
+from cluster.nodes.model import (
+    CNI_DIR,
+    KUBERNETES_DIR,
+    MANIFESTS_DIR,
+    PKI_DIR,
+    Certificate,
+    NodeState,
+    StaticPod,
+)
+from cluster.nodes.parse import SERVING_CERTS
+
+EXPIRING_DAYS = 30
+EXPIRING_ERROR_DAYS = 7
+CLOCK_SKEW_WARNING = 1.0
+CLOCK_SKEW_ERROR = 30.0
+CHECK_EXPIRATION = "kubeadm certs check-expiration"
+# `kubeadm certs renew <name>` names, by file under /etc/kubernetes.
+RENEW_NAMES = {
+    "pki/apiserver.crt": "apiserver",
+    "pki/apiserver-kubelet-client.crt": "apiserver-kubelet-client",
+    "pki/apiserver-etcd-client.crt": "apiserver-etcd-client",
+    "pki/front-proxy-client.crt": "front-proxy-client",
+    "pki/etcd/server.crt": "etcd-server",
+    "pki/etcd/peer.crt": "etcd-peer",
+    "pki/etcd/healthcheck-client.crt": "etcd-healthcheck-client",
+    "admin.conf": "admin.conf",
+    "super-admin.conf": "super-admin.conf",
+    "controller-manager.conf": "controller-manager.conf",
+    "scheduler.conf": "scheduler.conf",
+}
+# `kubeadm init phase certs <name>` re-issues a serving certificate for *this* node.
+REISSUE_PHASES = {
+    f"{PKI_DIR}/apiserver.crt": "apiserver",
+    f"{PKI_DIR}/etcd/server.crt": "etcd-server",
+    f"{PKI_DIR}/etcd/peer.crt": "etcd-peer",
+}
+REGENERATE = {
+    "etcd": "kubeadm init phase etcd local",
+    "kube-apiserver": "kubeadm init phase control-plane apiserver",
+    "kube-controller-manager": "kubeadm init phase control-plane controller-manager",
+    "kube-scheduler": "kubeadm init phase control-plane scheduler",
+}
+
+NodeRule = Callable[[tuple[NodeState, ...], dt.datetime], list[Finding]]
+
+
+def _reachable(nodes: Iterable[NodeState]) -> list[NodeState]:
+    return [n for n in nodes if n.reachable]
+
+
+def unreachable_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+    findings = []
+    for node in nodes:
+        if node.reachable:
+            continue
+        error = node.error or "no answer"
+        host_key = "host key" in error.lower()
+        next_step = (
+            "Do not trust a host key blindly: compare the fingerprint with the node's console, "
+            "then update known_hosts as shown in the evidence."
+            if host_key
+            else "Check the node is up and its sshd answers; the rest of the cockpit keeps "
+            "running without this node's files."
+        )
+        findings.append(
+            Finding(
+                id="node.unreachable",
+                severity=Severity.ERROR,
+                subject=node.name,
+                summary=f"node {node.name} cannot be reached",
+                evidence=error,
+                next=next_step,
+                command=None if host_key else f"ssh {node.address} hostname",
+            )
+        )
+    return findings
+
+
+def manifest_missing_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+    """Runbook §2.1: `mv manifests manifests-20230310` stops a node; rsync brings it back."""
+    findings = []
+    for node in _reachable(nodes):
+        absent = [p for p in node.static_pods if p.state in ("missing", "moved")]
+        if not absent:
+            continue
+        names = ", ".join(p.component for p in absent)
+        where = sorted({p.moved_to for p in absent if p.moved_to})
+        evidence = "; ".join(
+            f"{p.component}: " + (f"found in {p.moved_to}" if p.moved_to else "nowhere")
+            for p in absent
+        )
+        if not node.manifests_dir:
+            evidence = f"{MANIFESTS_DIR}/ does not exist; {evidence}"
+        findings.append(
+            Finding(
+                id="static-pod.manifest-missing",
+                severity=Severity.ERROR,
+                subject=node.name,
+                summary=f"{node.name}: static pod manifest missing: {names}",
+                evidence=evidence,
+                next=(
+                    "Put the manifests back where the kubelet reads them (it starts the pods "
+                    "within seconds): "
+                    + ("restore them from " + ", ".join(where) if where else "regenerate them")
+                    + "."
+                ),
+                command=_restore_command(absent),
+            )
+        )
+    return findings
+
+
+def _restore_command(absent: list[StaticPod]) -> str:
+    """The runbook's `rsync` when one directory holds them all, else one `mv` per manifest."""
+    homes = {p.moved_to.rsplit("/", 1)[0] if p.moved_to else None for p in absent}
+    if len(homes) == 1 and (home := homes.pop()) not in (None, KUBERNETES_DIR):
+        sibling = home.rsplit("/", 1)[1]
+        return f"cd {KUBERNETES_DIR} && rsync -av {sibling}/ manifests/"
+    steps = [
+        f"mv {p.moved_to} {MANIFESTS_DIR}/{p.component}.yaml"
+        if p.moved_to
+        else REGENERATE[p.component]
+        for p in absent
+    ]
+    return " && ".join([f"mkdir -p {MANIFESTS_DIR}", *steps])
+
+
+def stray_file_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+    findings = []
+    for node in _reachable(nodes):
+        for extra in node.extra_manifests:
+            if not extra.stray:
+                continue
+            path = f"{MANIFESTS_DIR}/{extra.name}"
+            declares = f"; it declares pod {extra.pod_name}" if extra.pod_name else ""
+            findings.append(
+                Finding(
+                    id="static-pod.stray-file",
+                    severity=Severity.WARNING,
+                    subject=f"{node.name}:{path}",
+                    summary=f"{node.name}: backup copy inside manifests/: {extra.name}",
+                    evidence=f"{path} is not an expected manifest{declares}",
+                    next=(
+                        "The kubelet runs every file in manifests/, backups included: move the "
+                        "copy out of the directory."
+                    ),
+                    command=f"mv {path} {KUBERNETES_DIR}/{extra.name}",
+                )
+            )
+    return findings
+
+
+def invalid_manifest_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+    findings = []
+    for node in _reachable(nodes):
+        broken = [
+            (pod.file or "", pod.error or "", REGENERATE[pod.component])
+            for pod in node.static_pods
+            if pod.state == "invalid"
+        ]
+        broken += [
+            (f"{MANIFESTS_DIR}/{e.name}", e.error, f"mv {MANIFESTS_DIR}/{e.name} {KUBERNETES_DIR}/")
+            for e in node.extra_manifests
+            if e.error and not e.stray and e.name.endswith((".yaml", ".yml", ".json"))
+        ]
+        for path, error, command in broken:
+            findings.append(
+                Finding(
+                    id="static-pod.invalid-manifest",
+                    severity=Severity.ERROR,
+                    subject=f"{node.name}:{path}",
+                    summary=f"{node.name}: invalid static pod manifest {path}",
+                    evidence=f"{path}: {error}",
+                    next=(
+                        "The kubelet cannot run it. Fix it from a backup (a manifests-* "
+                        "directory, another node's copy with its addresses changed) or "
+                        "regenerate it."
+                    ),
+                    command=command,
+                )
+            )
+    return findings
+
+
+def image_skew_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+    images: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for node in _reachable(nodes):
+        for pod in node.static_pods:
+            if pod.state == "present" and pod.image:
+                images[pod.component][pod.image].append(node.name)
+    findings = []
+    for component, by_image in sorted(images.items()):
+        if len(by_image) < 2:
+            continue
+        evidence = "; ".join(
+            f"{', '.join(names)}: {image}" for image, names in sorted(by_image.items())
+        )
+        findings.append(
+            Finding(
+                id="static-pod.image-skew",
+                severity=Severity.WARNING,
+                subject=component,
+                summary=f"{component} runs different images across control-plane nodes",
+                evidence=evidence,
+                next=(
+                    "Finish the upgrade on the lagging nodes, one node at a time "
+                    "(`kubeadm upgrade node`), or align the image in their manifests."
+                ),
+                command="kubeadm upgrade node",
+            )
+        )
+    return findings
+
+
+def certificate_problems(
+    cert: Certificate, node: NodeState, now: dt.datetime
+) -> list[tuple[str, Severity, str]]:
+    """(finding id, severity, evidence) for every problem of one certificate, worst first."""
+    problems: list[tuple[str, Severity, str]] = []
+    if cert.error:
+        return [("cert.unreadable", Severity.ERROR, cert.error)]
+    days = cert.days_left(now)
+    if days is not None and days < 0:
+        problems.append(
+            (
+                "cert.expired",
+                Severity.CRITICAL,
+                f"expired {_date(cert.not_after)} ({-days:.0f} days ago)",
+            )
+        )
+    elif days is not None and days < EXPIRING_DAYS:
+        severity = Severity.ERROR if days < EXPIRING_ERROR_DAYS else Severity.WARNING
+        problems.append(
+            ("cert.expiring", severity, f"expires {_date(cert.not_after)}: {days:.0f} days left")
+        )
+    if cert.not_before is not None and cert.not_before > now:
+        skew = (
+            f"; node clock offset {node.clock_offset:+.1f} s"
+            if node.clock_offset is not None
+            else ""
+        )
+        problems.append(
+            (
+                "cert.not-yet-valid",
+                Severity.ERROR,
+                f"valid only from {_date(cert.not_before)}{skew}",
+            )
+        )
+    missing = missing_node_names(cert, node)
+    if missing:
+        problems.append(
+            (
+                "cert.san-missing-node-address",
+                Severity.CRITICAL,
+                f"SANs {', '.join(cert.sans) or 'none'} lack this node's {', '.join(missing)} "
+                f"(CN {cert.subject}): copied from another node?",
+            )
+        )
+    if cert.signed_by_ca is False:
+        problems.append(
+            (
+                "cert.wrong-issuer",
+                Severity.ERROR,
+                f"issued by {cert.issuer!r}, not signed by {cert.ca_path}",
+            )
+        )
+    return sorted(problems, key=lambda p: -p[1])
+
+
+def missing_node_names(cert: Certificate, node: NodeState) -> list[str]:
+    """The node's hostname / address absent from a serving certificate's SANs."""
+    if cert.path not in SERVING_CERTS or cert.error:
+        return []
+    sans = {s.lower() for s in cert.sans}
+    missing = []
+    if node.hostname and node.hostname.lower() not in sans:
+        missing.append(f"hostname {node.hostname}")
+    if node.addresses and not sans & set(node.addresses):
+        missing.append(f"address {node.addresses[0]}")
+    return missing
+
+
+def certificate_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+    findings = []
+    for node in _reachable(nodes):
+        for cert in node.certificates:
+            for finding_id, severity, evidence in certificate_problems(cert, node, now):
+                findings.append(_certificate_finding(finding_id, severity, evidence, cert, node))
+    return findings
+
+
+def _certificate_finding(
+    finding_id: str, severity: Severity, evidence: str, cert: Certificate, node: NodeState
+) -> Finding:
+    renew = RENEW_NAMES.get(cert.name)
+    if finding_id == "cert.san-missing-node-address":
+        phase = REISSUE_PHASES[cert.path]
+        stem = cert.path.removesuffix(".crt")
+        next_step = (
+            "This node serves a certificate made for another node (runbook §2.3: pki/ copied "
+            "from a peer). `kubeadm certs renew` keeps the wrong SANs: move the pair away and "
+            "re-issue it on this node."
+        )
+        command = (
+            f"mkdir -p /root/pki-copied && mv {stem}.crt {stem}.key /root/pki-copied/ && "
+            f"kubeadm init phase certs {phase}"
+        )
+    elif finding_id == "cert.not-yet-valid":
+        next_step = "Check the node's clock (NTP) before anything else; re-issue only if the clock is right."
+        command = "timedatectl status"
+    elif cert.is_ca:
+        next_step = (
+            "kubeadm does not renew CAs: plan a CA rotation "
+            "(kubernetes.io: manual rotation of CA certificates)."
+        )
+        command = CHECK_EXPIRATION
+    elif cert.name == "kubelet.conf":
+        next_step = (
+            "The kubelet's client certificate: let it rotate (rotateCertificates) or regenerate "
+            "kubelet.conf on this node; never copy another node's."
+        )
+        command = "kubeadm init phase kubeconfig kubelet"
+    elif renew:
+        next_step = (
+            f"Renew it on {node.name}, then restart the static pods that use it "
+            "(move their manifests out and back)."
+        )
+        command = f"kubeadm certs renew {renew}"
+    else:
+        next_step = (
+            f"Inspect it (`openssl x509 -in {cert.path} -noout -text`) and restore or re-issue it."
+        )
+        command = CHECK_EXPIRATION
+    if finding_id == "cert.unreadable":
+        next_step = "Not a readable certificate: restore it from a backup (pki-* directory) " + (
+            f"or re-issue it (`kubeadm certs renew {renew}`)." if renew else "or re-issue it."
+        )
+    return Finding(
+        id=finding_id,
+        severity=severity,
+        subject=f"{node.name}:{cert.name}",
+        summary=f"{node.name}: {cert.name}: {finding_id.removeprefix('cert.').replace('-', ' ')}",
+        evidence=evidence,
+        next=next_step,
+        command=command,
+    )
+
+
+def cni_rules(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+    findings = []
+    for node in _reachable(nodes):
+        cni = node.cni
+        for file in cni.files:
+            if file.is_config and not file.valid:
+                findings.append(
+                    Finding(
+                        id="cni.invalid-config",
+                        severity=Severity.ERROR,
+                        subject=f"{node.name}:{CNI_DIR}/{file.name}",
+                        summary=f"{node.name}: invalid CNI config {file.name}",
+                        evidence=f"{CNI_DIR}/{file.name}: {file.error or 'no plugin type'}",
+                        next=(
+                            "The runtime skips it (or fails pod sandboxes): check it with "
+                            f"`python3 -m json.tool {CNI_DIR}/{file.name}`, then fix or remove it."
+                        ),
+                        command=f"rm {CNI_DIR}/{file.name}",
+                    )
+                )
+        primaries = cni.primaries
+        if not primaries:
+            findings.append(
+                Finding(
+                    id="cni.config-missing",
+                    severity=Severity.CRITICAL,
+                    subject=node.name,
+                    summary=f"{node.name}: no CNI network config: new pods get no network",
+                    evidence=cni.error or f"no valid .conf/.conflist/.json in {CNI_DIR}",
+                    next="Restore the CNI's config (restart its DaemonSet pod on this node, it writes it).",
+                    command=f"ls -l {CNI_DIR}",
+                )
+            )
+        elif len(primaries) > 1:
+            active, others = primaries[0], primaries[1:]
+            removals = [f"{CNI_DIR}/{f.name}" for f in others]
+            removals += [
+                f"{CNI_DIR}/{f.name}"
+                for f in cni.files
+                if f.server and any(t in f.name for o in others for t in o.types)
+            ]
+            findings.append(
+                Finding(
+                    id="cni.multiple-configs",
+                    severity=Severity.ERROR,
+                    subject=node.name,
+                    summary=f"{node.name}: {len(primaries)} CNI configs; the kubelet uses {active.name}",
+                    evidence=f"active: {active.name} ({', '.join(active.types)}); also: "
+                    + "; ".join(f"{f.name} ({', '.join(f.types)})" for f in others),
+                    next=(
+                        "Two CNIs fight over pod IPs and routes (runbook §3.3). Keep the one whose "
+                        f"DaemonSet should run; to keep {active.name}, remove the others."
+                    ),
+                    command="rm -f " + " ".join(removals),
+                )
+            )
+    return findings
+
+
+def cni_consistency_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+    by_cni: dict[str, list[str]] = defaultdict(list)
+    for node in _reachable(nodes):
+        active = node.cni.active
+        if active is not None:
+            by_cni[active.types[0]].append(f"{node.name} ({active.name})")
+    if len(by_cni) < 2:
+        return []
+    return [
+        Finding(
+            id="cni.inconsistent-across-nodes",
+            severity=Severity.WARNING,
+            subject="cni",
+            summary="nodes use different CNIs",
+            evidence="; ".join(
+                f"{cni}: {', '.join(names)}" for cni, names in sorted(by_cni.items())
+            ),
+            next="Pods on different nodes cannot reach each other reliably: settle on one CNI.",
+            command=f"ls -l {CNI_DIR}",
+        )
+    ]
+
+
+def clock_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+    findings = []
+    for node in _reachable(nodes):
+        offset = node.clock_offset
+        if offset is None or abs(offset) <= CLOCK_SKEW_WARNING:
+            continue
+        findings.append(
+            Finding(
+                id="node.clock-skew",
+                severity=Severity.ERROR if abs(offset) > CLOCK_SKEW_ERROR else Severity.WARNING,
+                subject=node.name,
+                summary=f"{node.name}: clock off by {offset:+.1f} s",
+                evidence=f"node clock differs from the cockpit's by {offset:+.3f} s",
+                next="Fix time sync (chrony/ntpd): certificates and etcd leases depend on it.",
+                command="timedatectl status",
+            )
+        )
+    return findings
+
+
+NODE_RULES: tuple[NodeRule, ...] = (
+    unreachable_rule,
+    manifest_missing_rule,
+    stray_file_rule,
+    invalid_manifest_rule,
+    image_skew_rule,
+    certificate_rule,
+    cni_rules,
+    cni_consistency_rule,
+    clock_rule,
+)
+
+
+def evaluate_nodes(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+    return [finding for rule in NODE_RULES for finding in rule(nodes, now)]
+
+
+def _date(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "?"

@@ -1,0 +1,133 @@
+"""What the cockpit knows about one control-plane node: plain immutable data, no I/O.
+
+A `NodeState` is built by the node source from files and read-only commands on the node; the
+findings and the panes read only these, so both are testable on hand-built values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+EXPECTED_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+KUBERNETES_DIR = "/etc/kubernetes"
+MANIFESTS_DIR = f"{KUBERNETES_DIR}/manifests"
+PKI_DIR = f"{KUBERNETES_DIR}/pki"
+CNI_DIR = "/etc/cni/net.d"
+
+
+@dataclass(frozen=True)
+class StaticPod:
+    """One expected control-plane component on one node: its manifest and whether it runs.
+
+    `state` is "present", "missing", "moved" (found in `moved_to` instead) or "invalid".
+    `running` is None when nothing could tell; `evidence` always says what was used.
+    """
+
+    component: str
+    state: str
+    file: str | None = None
+    moved_to: str | None = None
+    image: str | None = None
+    version: str | None = None
+    flags: tuple[tuple[str, str], ...] = ()
+    running: bool | None = None
+    evidence: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    """A file in `manifests/` that is not an expected component's manifest."""
+
+    name: str
+    stray: bool
+    pod_name: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A certificate from `pki/` or embedded in a kubeconfig; `error` set when unreadable.
+
+    `signed_by_ca` is None when no CA was found beside it to check against.
+    """
+
+    path: str
+    source: str = "file"
+    subject: str = ""
+    issuer: str = ""
+    sans: tuple[str, ...] = ()
+    not_before: dt.datetime | None = None
+    not_after: dt.datetime | None = None
+    is_ca: bool = False
+    serving: bool = False
+    ca_path: str | None = None
+    signed_by_ca: bool | None = None
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The path below /etc/kubernetes: `pki/etcd/server.crt`, `admin.conf`."""
+        return self.path.removeprefix(KUBERNETES_DIR + "/")
+
+    def days_left(self, now: dt.datetime) -> float | None:
+        if self.not_after is None:
+            return None
+        return (self.not_after - now).total_seconds() / 86400
+
+
+@dataclass(frozen=True)
+class CniFile:
+    """One entry of /etc/cni/net.d; `types` are the plugin types a config declares."""
+
+    name: str
+    kind: str
+    size: int | None = None
+    is_config: bool = False
+    types: tuple[str, ...] = ()
+    error: str | None = None
+    server: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.is_config and self.error is None and bool(self.types)
+
+    @property
+    def primary(self) -> bool:
+        """A network config the kubelet could use for pods (loopback alone is not one)."""
+        return self.valid and any(t != "loopback" for t in self.types)
+
+
+@dataclass(frozen=True)
+class CniState:
+    files: tuple[CniFile, ...] = ()
+    error: str | None = None
+
+    @property
+    def primaries(self) -> tuple[CniFile, ...]:
+        return tuple(f for f in sorted(self.files, key=lambda f: f.name) if f.primary)
+
+    @property
+    def active(self) -> CniFile | None:
+        """The config the kubelet uses: the lexicographically first valid primary one."""
+        return self.primaries[0] if self.primaries else None
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One node as collected; `reachable` False means only `error` is meaningful."""
+
+    name: str
+    address: str
+    reachable: bool
+    error: str | None = None
+    hostname: str | None = None
+    addresses: tuple[str, ...] = ()
+    clock_offset: float | None = None
+    manifests_dir: bool = True
+    static_pods: tuple[StaticPod, ...] = ()
+    extra_manifests: tuple[ManifestFile, ...] = ()
+    certificates: tuple[Certificate, ...] = ()
+    cni: CniState = field(default_factory=CniState)
+    local: bool = False

@@ -1,0 +1,275 @@
+"""Node access over SSH (asyncssh): one connection per node, opened once and kept.
+
+Files go over SFTP, commands over exec channels of the same connection, all multiplexed, so a
+refresh costs round trips, not handshakes. The user's own SSH setup is honoured: ~/.ssh/config
+(Host aliases, User, Port, IdentityFile, ProxyJump for bastions), the agent and
+~/.ssh/known_hosts, unless the node config names its own (the lab does). A host key that is
+unknown or changed is refused; the error carries the offered key's fingerprint so the operator
+can compare it with the node's console before trusting it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import stat as stat_module
+from collections.abc import Awaitable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncssh
+
+from cluster.config import NodeConfig
+from cluster.nodes.access import (
+    MAX_READ_BYTES,
+    CommandResult,
+    DirEntry,
+    ErrorKind,
+    NodeAccess,
+    NodeError,
+    bounded_text,
+    timed_out,
+    too_large,
+)
+from cluster.nodes.local import entry_kind
+
+T = TypeVar("T")
+KEEPALIVE_SECONDS = 10.0
+USER_KNOWN_HOSTS = Path("~/.ssh/known_hosts").expanduser()
+
+SFTP_KINDS = {
+    asyncssh.FX_NO_SUCH_FILE: ErrorKind.NOT_FOUND,
+    asyncssh.FX_NO_SUCH_PATH: ErrorKind.NOT_FOUND,
+    asyncssh.FX_NOT_A_DIRECTORY: ErrorKind.NOT_FOUND,
+    asyncssh.FX_PERMISSION_DENIED: ErrorKind.PERMISSION,
+    asyncssh.FX_FILE_ALREADY_EXISTS: ErrorKind.EXISTS,
+}
+
+
+class SshNodeAccess(NodeAccess):
+    """A node reached over SSH; connects on first use and again after the link breaks."""
+
+    def __init__(self, node: NodeConfig) -> None:
+        self.node = node
+        self.name = node.name
+        self.address = node.address
+        self.timeout = node.timeout
+        self._connection: asyncssh.SSHClientConnection | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def target(self) -> str:
+        port = f":{self.node.port}" if self.node.port else ""
+        user = f"{self.node.user}@" if self.node.user else ""
+        return f"{user}{self.address}{port}"
+
+    def _options(self) -> dict[str, Any]:
+        node = self.node
+        options: dict[str, Any] = {"connect_timeout": self.timeout}
+        if node.port:
+            options["port"] = node.port
+        if node.user:
+            options["username"] = node.user
+        if node.identity:
+            options["client_keys"] = [str(node.identity)]
+        if node.known_hosts:
+            options["known_hosts"] = str(node.known_hosts)
+        if node.ssh_config is not None:
+            options["config"] = [str(p) for p in node.ssh_config]
+        if not node.agent:
+            options["agent_path"] = None
+        return options
+
+    async def connect(self) -> None:
+        await self._sftp_client()
+
+    async def _sftp_client(self) -> asyncssh.SFTPClient:
+        async with self._lock:
+            if self._connection is not None and not self._connection.is_closed():
+                assert self._sftp is not None
+                return self._sftp
+            self._drop()
+            try:
+                connection = await asyncio.wait_for(self._open(), self.timeout)
+            except TimeoutError:
+                raise timed_out(f"{self.name}: ssh {self.target}", self.timeout) from None
+            self._connection = connection
+            try:
+                self._sftp = await asyncio.wait_for(connection.start_sftp_client(), self.timeout)
+            except (TimeoutError, asyncssh.Error, OSError) as exc:
+                self._drop()
+                raise NodeError(
+                    ErrorKind.UNREACHABLE, f"{self.name}: SFTP unavailable: {exc}"
+                ) from None
+            return self._sftp
+
+    async def _open(self) -> asyncssh.SSHClientConnection:
+        try:
+            return await asyncssh.connect(
+                self.address,
+                keepalive_interval=KEEPALIVE_SECONDS,
+                keepalive_count_max=2,
+                **self._options(),
+            )
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise await self._host_key_error(str(exc)) from None
+        except asyncssh.PermissionDenied as exc:
+            raise NodeError(
+                ErrorKind.AUTH,
+                f"{self.name}: ssh {self.target}: authentication refused ({exc.reason}); "
+                "check the user and identity (IdentityFile / agent)",
+            ) from None
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise NodeError(
+                ErrorKind.UNREACHABLE, f"{self.name}: ssh {self.target}: {reason}"
+            ) from None
+        except asyncssh.Error as exc:
+            reason = exc.reason or str(exc)
+            raise NodeError(
+                ErrorKind.UNREACHABLE, f"{self.name}: ssh {self.target}: {reason}"
+            ) from None
+
+    async def _host_key_error(self, reason: str) -> NodeError:
+        """Unknown or changed: tells which, with the offered key's fingerprint."""
+        options = {k: v for k, v in self._options().items() if k in ("port", "config")}
+        try:
+            offered = await asyncio.wait_for(
+                asyncssh.get_server_host_key(self.address, **options), self.timeout
+            )
+        except (TimeoutError, asyncssh.Error, OSError):
+            offered = None
+        fingerprint = offered.get_fingerprint() if offered else None
+        known_hosts = self.node.known_hosts or USER_KNOWN_HOSTS
+        port = self.node.port or 22
+        try:
+            listed = asyncssh.read_known_hosts(str(known_hosts)).match(
+                self.address, self.address, port
+            )[0]
+        except (OSError, ValueError, asyncssh.Error):
+            listed = ()
+        kind = ErrorKind.HOST_KEY_CHANGED if listed else ErrorKind.HOST_KEY_UNKNOWN
+        entry = f"[{self.address}]:{port}" if port != 22 else self.address
+        offered_text = f"the server offers {fingerprint}" if fingerprint else reason
+        if kind is ErrorKind.HOST_KEY_CHANGED:
+            what = (
+                f"HOST KEY CHANGED for {entry}: {known_hosts} trusts another key, "
+                f"{offered_text}. Someone may be intercepting, or the node was rebuilt: "
+                f"compare with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on its "
+                f"console, then `ssh-keygen -f {known_hosts} -R '{entry}'`"
+            )
+        else:
+            what = (
+                f"host key unknown for {entry} (not in {known_hosts}); {offered_text}. "
+                f"Compare with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on its "
+                f"console, then add it: `ssh-keyscan -p {port} {self.address} >> {known_hosts}`"
+            )
+        return NodeError(kind, f"{self.name}: {what}", fingerprint=fingerprint)
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.abort()
+        self._connection = None
+        self._sftp = None
+
+    async def _sftp_call(self, what: str, path: str, call: Awaitable[T]) -> T:
+        try:
+            return await asyncio.wait_for(call, self.timeout)
+        except TimeoutError:
+            self._drop()  # a frozen link: the next call reconnects under its own deadline
+            raise timed_out(f"{self.name}: {what} {path}", self.timeout) from None
+        except asyncssh.SFTPError as exc:
+            kind = SFTP_KINDS.get(exc.code, ErrorKind.FAILED)
+            raise NodeError(kind, f"{path}: {exc.reason}", path=path) from None
+        except (asyncssh.Error, OSError) as exc:
+            self._drop()
+            raise NodeError(ErrorKind.UNREACHABLE, f"{self.name}: {what} {path}: {exc}") from None
+
+    async def list_dir(self, path: str) -> tuple[DirEntry, ...]:
+        sftp = await self._sftp_client()
+        names = await self._sftp_call("list", path, sftp.readdir(path))
+        entries = (
+            DirEntry(str(n.filename), _kind(n.attrs), n.attrs.size)
+            for n in names
+            if n.filename not in (".", "..")
+        )
+        return tuple(sorted(entries, key=lambda e: e.name))
+
+    async def stat(self, path: str) -> DirEntry | None:
+        sftp = await self._sftp_client()
+        try:
+            attrs = await self._sftp_call("stat", path, sftp.lstat(path))
+        except NodeError as exc:
+            if exc.kind is ErrorKind.NOT_FOUND:
+                return None
+            raise
+        return DirEntry(path.rstrip("/").rpartition("/")[2], _kind(attrs), attrs.size)
+
+    async def read_file(self, path: str, limit: int = MAX_READ_BYTES) -> bytes:
+        sftp = await self._sftp_client()
+
+        async def read() -> bytes:
+            handle = await sftp.open(path, "rb")
+            try:
+                size = (await handle.stat()).size
+                if size is not None and size > limit:
+                    raise too_large(path, size, limit)
+                data = await handle.read(limit + 1)
+            finally:
+                with contextlib.suppress(asyncssh.Error, OSError):  # a link lost mid-read
+                    await handle.close()
+            if len(data) > limit:
+                raise too_large(path, len(data), limit)
+            return data
+
+        return await self._sftp_call("read", path, read())
+
+    async def rename(self, source: str, target: str) -> None:
+        if await self.stat(target) is not None:
+            raise NodeError(ErrorKind.EXISTS, f"{target}: already exists", path=target)
+        sftp = await self._sftp_client()
+        await self._sftp_call("rename", source, sftp.rename(source, target))
+
+    async def run(self, argv: Sequence[str], timeout: float | None = None) -> CommandResult:
+        await self._sftp_client()
+        assert self._connection is not None
+        seconds = timeout or self.timeout
+        command = shlex.join(argv)
+        try:
+            result = await asyncio.wait_for(
+                self._connection.run(command, check=False, encoding=None), seconds
+            )
+        except TimeoutError:
+            raise timed_out(f"{self.name}: {command}", seconds) from None
+        except (asyncssh.Error, OSError) as exc:
+            self._drop()
+            raise NodeError(ErrorKind.UNREACHABLE, f"{self.name}: {command}: {exc}") from None
+        return CommandResult(
+            result.exit_status if result.exit_status is not None else -1,
+            bounded_text(_bytes(result.stdout)),
+            bounded_text(_bytes(result.stderr)),
+        )
+
+    async def close(self) -> None:
+        connection = self._connection
+        self._connection = None
+        self._sftp = None
+        if connection is not None:
+            connection.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(connection.wait_closed(), self.timeout)
+
+
+def _kind(attrs: asyncssh.SFTPAttrs) -> str:
+    if attrs.permissions is None:
+        return "other"
+    return entry_kind(stat_module.S_IFMT(attrs.permissions))
+
+
+def _bytes(output: object) -> bytes:
+    if isinstance(output, bytes):
+        return output
+    return str(output or "").encode()

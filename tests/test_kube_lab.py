@@ -1,0 +1,233 @@
+"""The Kubernetes API view against the lab's API server: nodes, mirror pods following the real
+etcd processes, DaemonSets from the CNI configs, API down, a 403, pod deletion, the nodes pane."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from cluster.collect import Collector
+from cluster.config import Config, KubeConfig, load_config
+from cluster.kube.model import KubeView
+from cluster.kube.source import KubeSource
+from cluster.lab.control import Lab
+from cluster.model import Severity, Snapshot
+from tests.helpers import eventually
+from tests.test_app_etcd import until
+from tui.app import CockpitApp
+from widgets.cni_pane import CniPane
+from widgets.nodes_pane import NodesPane
+from widgets.static_pods_pane import StaticPodsPane
+
+
+@pytest.fixture(scope="module")
+def config(lab: Lab) -> Config:
+    return load_config(lab.paths.config)
+
+
+@pytest.fixture(scope="module")
+async def collector(config: Config) -> AsyncIterator[Collector]:
+    collector = Collector(config)
+    try:
+        yield collector
+    finally:
+        await collector.close()
+
+
+def ids(snapshot: Snapshot) -> set[str]:
+    return {f.id for f in snapshot.findings}
+
+
+async def honest_view(lab: Lab, source: KubeSource) -> KubeView:
+    """Reads the API and checks the lab API's honesty rule: a mirror pod it shows running had
+    a live etcd process behind it (per the kubelet just before or just after the read)."""
+    before = {n.name: lab.etcd_pid(n.name) for n in lab.spec.nodes}
+    view = await source.collect()
+    after = {n.name: lab.etcd_pid(n.name) for n in lab.spec.nodes}
+    for pod in view.mirror_pods:
+        if pod.running:
+            pids = {before[pod.node or ""], after[pod.node or ""]} - {None}
+            assert pids, f"{pod.name} is running per the API, but the kubelet runs no etcd"
+    return view
+
+
+async def test_clean_lab_nodes_ready_daemonsets_ready_no_warnings(
+    lab: Lab, collector: Collector
+) -> None:
+    snapshot = await collector.collect()
+    view = snapshot.kube
+    assert view is not None and view.reachable, view
+    assert view.server == f"https://{lab.spec.nodes[0].address}:6443"
+    assert [(n.name, n.ready, n.roles) for n in view.nodes or ()] == [
+        (n.name, True, ("control-plane",)) for n in lab.spec.nodes
+    ]
+    assert {p.node for p in view.mirror_pods if p.component == "etcd" and p.running} == {
+        n.name for n in lab.spec.nodes
+    }
+    assert {(d.name, d.desired, d.ready) for d in view.daemonsets or ()} == {
+        ("calico-node", 3, 3),
+        ("kube-proxy", 3, 3),
+    }
+    assert view.endpoints is not None and view.endpoints.ready == (
+        f"{lab.spec.nodes[0].address}:6443",
+    )
+    assert collector.kube is not None
+    await honest_view(lab, collector.kube)
+    assert not [f for f in snapshot.findings if f.severity >= Severity.WARNING], snapshot.findings
+
+
+async def test_moving_etcd_manifests_away_shows_in_the_api_and_restoring_clears_it(
+    lab: Lab, collector: Collector
+) -> None:
+    node = lab.spec.nodes[1].name
+
+    assert collector.kube is not None
+    source = collector.kube
+
+    async def mirror_pod_gone() -> Snapshot | None:
+        if (await honest_view(lab, source)).mirror_pod(node, "etcd") is not None:
+            return None
+        snapshot = await collector.collect()
+        gone = snapshot.kube is not None and snapshot.kube.mirror_pod(node, "etcd") is None
+        return snapshot if gone else None
+
+    lab.stop_node(node)
+    try:
+        snapshot = await eventually(mirror_pod_gone, 30, f"etcd-{node} gone from the API")
+        [finding] = [f for f in snapshot.findings if f.id == "static-pod.not-running"]
+        assert finding.subject == f"{node}/etcd" and "no mirror pod" in finding.evidence
+    finally:
+        lab.start_node(node)
+
+    async def cleared() -> bool:
+        snapshot = await collector.collect()
+        pod = snapshot.kube.mirror_pod(node, "etcd") if snapshot.kube else None
+        return bool(pod and pod.running and "static-pod.not-running" not in ids(snapshot))
+
+    await eventually(cleared, 30, "etcd mirror pod running again")
+
+
+async def test_a_missing_cni_config_makes_the_node_and_calico_node_not_ready(
+    lab: Lab, collector: Collector
+) -> None:
+    node = lab.spec.nodes[2].name
+    conflist = lab.paths.node_root(node) / "etc/cni/net.d/10-calico.conflist"
+    moved = conflist.with_name("10-calico.conflist.off")
+    conflist.rename(moved)
+    try:
+
+        async def not_ready() -> Snapshot | None:
+            snapshot = await collector.collect()
+            by_id = {f.id: f for f in snapshot.findings}
+            cni = by_id.get("cni.daemonset-not-ready")
+            # pods and DaemonSets are separate reads: wait until both tell the change
+            named = cni is not None and f"on {node}" in cni.evidence
+            return snapshot if named and "kube.node-not-ready" in by_id else None
+
+        snapshot = await eventually(not_ready, 15, "node and calico-node not ready")
+        by_id = {f.id: f for f in snapshot.findings}
+        assert by_id["kube.node-not-ready"].subject == node
+        assert "NetworkPluginNotReady" in by_id["kube.node-not-ready"].evidence
+        assert f"on {node}" in by_id["cni.daemonset-not-ready"].evidence
+        assert "kube-proxy.not-ready" not in by_id  # kube-proxy does not need the CNI
+    finally:
+        moved.rename(conflist)
+
+    async def ready_again() -> bool:
+        found = ids(await collector.collect())
+        return not {"kube.node-not-ready", "cni.daemonset-not-ready"} & found
+
+    await eventually(ready_again, 15, "node ready again")
+
+
+async def test_api_down_is_a_finding_with_its_address_and_etcd_stays_live(
+    lab: Lab, collector: Collector
+) -> None:
+    url = lab.stop_apiserver()
+    try:
+
+        async def down() -> Snapshot | None:
+            snapshot = await collector.collect()
+            return snapshot if "kube.api-unreachable" in ids(snapshot) else None
+
+        snapshot = await eventually(down, 15, "kube.api-unreachable")
+        [finding] = [f for f in snapshot.findings if f.id == "kube.api-unreachable"]
+        address = url.removeprefix("https://")
+        assert finding.summary == f"The connection to the server {address} was refused"
+        assert address in finding.evidence and "refused" in finding.evidence
+        assert finding.severity == Severity.CRITICAL
+        assert snapshot.etcd.healthy_voting == 3 and snapshot.etcd.leader is not None
+    finally:
+        lab.start_apiserver()
+
+    async def back() -> bool:
+        snapshot = await collector.collect()
+        return bool(snapshot.kube and snapshot.kube.reachable and snapshot.kube.nodes)
+
+    await eventually(back, 15, "API back")
+
+
+async def test_a_403_is_a_finding_naming_verb_and_resource_not_a_crash(
+    lab: Lab, config: Config
+) -> None:
+    limited = replace(config, kube=KubeConfig(kubeconfig=lab.node_reader_kubeconfig, timeout=2.0))
+    collector = Collector(limited)
+    try:
+        snapshot = await collector.collect()
+    finally:
+        await collector.close()
+    assert snapshot.kube is not None and snapshot.kube.nodes is not None  # nodes still read
+    denied = {f.subject: f for f in snapshot.findings if f.id == "kube.rbac-denied"}
+    assert set(denied) == {
+        "list pods -n kube-system",
+        "list daemonsets.apps -n kube-system",
+        "get endpoints -n default",
+        "list events -n kube-system",
+    }
+    evidence = denied["list pods -n kube-system"].evidence
+    assert 'User "kcockpit-nodes-only" cannot list resource "pods"' in evidence
+
+
+async def test_delete_one_daemonset_pod_on_a_node_and_it_is_recreated(
+    lab: Lab, config: Config
+) -> None:
+    assert config.kube is not None
+    source = KubeSource(config.kube)
+    node = lab.spec.nodes[1].name
+    try:
+        [pod] = await source.daemonset_pods_on_node("kube-proxy", node)
+        others = {p.name for p in (await source.collect()).pods or () if p.name != pod.name}
+        deleted = await source.delete_pod("kube-system", pod.name)
+        assert deleted is not None and deleted.uid == pod.uid
+
+        async def replaced() -> bool:
+            pods = await source.daemonset_pods_on_node("kube-proxy", node)
+            return len(pods) == 1 and pods[0].name != pod.name and pods[0].running
+
+        await eventually(replaced, 15, "a new kube-proxy pod")
+        after = {p.name for p in (await source.collect()).pods or ()}
+        assert pod.name not in after and others <= after  # exactly the one pod went
+    finally:
+        source.close()
+
+
+async def test_nodes_pane_lists_the_lab_nodes_ready(lab: Lab, config: Config) -> None:
+    app = CockpitApp(config, refresh=0.5)
+    async with app.run_test(size=(160, 40)) as pilot:
+        pane = app.query_one(NodesPane)
+        await until(pilot, lambda: pane.node_rows() == {n.name: "● Ready" for n in lab.spec.nodes})
+        assert {"calico-node", "kube-proxy"} <= set(pane.daemonset_rows())
+        static_pods = app.query_one(StaticPodsPane)
+        await until(
+            pilot,
+            lambda: (
+                {r[0]: r[-1] for r in static_pods.row_texts() if r[1] == "etcd"}
+                == {n.name: "● running" for n in lab.spec.nodes}
+            ),
+        )
+        cni = app.query_one(CniPane)
+        agents = [r[-1] for r in cni.row_texts() if r[-1]]
+        assert len(agents) == 3 and all(a.startswith("● calico-node-") for a in agents)
+        await pilot.press("q")

@@ -1,0 +1,54 @@
+"""Command palette entries: every pane, and every action on every member of the current snapshot."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import Hit, Hits, Provider
+from textual.widgets import TabbedContent
+
+from actions.registry import ACTIONS
+
+if TYPE_CHECKING:
+    from tui.app import CockpitApp
+
+MEMBER_ACTIONS = ("move-leader", "member-remove", "member-promote", "defragment", "snapshot-save")
+
+
+class CockpitCommands(Provider):
+    def commands(self) -> list[tuple[str, object, str]]:
+        app: CockpitApp = self.app  # type: ignore[assignment]
+        commands: list[tuple[str, object, str]] = []
+        panes = app.query_one("#panes", TabbedContent)
+        for pane in panes.query("TabPane"):
+            title = str(panes.get_tab(pane.id or "").label)
+            commands.append(
+                (f"Show pane: {title}", partial(setattr, panes, "active", pane.id), "pane")
+            )
+        commands.append(
+            ("Add etcd member (learner)", partial(app.request_action, "member-add", None), "action")
+        )
+        members = app.snapshot.etcd.members if app.snapshot else ()
+        for name in MEMBER_ACTIONS:
+            for member in members:
+                label = f"{ACTIONS[name].title}: {member.display_name}"
+                commands.append((label, partial(app.request_action, name, member.name), "action"))
+        nodes = app.snapshot.nodes if app.snapshot else ()
+        for name in ("stop-static-pod", "start-static-pod"):
+            for node in nodes:
+                for target in (node.name, f"{node.name}/etcd"):
+                    label = f"{ACTIONS[name].title}: {target}"
+                    commands.append((label, partial(app.request_action, name, target), "action"))
+        return commands
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, callback, kind in self.commands():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), callback, help=kind)  # type: ignore[arg-type]
+
+    async def discover(self) -> Hits:
+        for text, callback, kind in self.commands():
+            yield Hit(1.0, text, callback, help=kind)  # type: ignore[arg-type]

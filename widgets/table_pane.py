@@ -1,0 +1,63 @@
+"""A pane that is one table of rows drawn from a snapshot, keeping the cursor across refreshes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from cluster.model import Snapshot
+from widgets.base import SnapshotView
+
+Cell = str | Text
+Row = tuple[str, Sequence[Cell]]  # (row key, cells)
+
+
+class TablePane(SnapshotView, DataTable):
+    """Subclasses name their COLUMNS and turn a snapshot into keyed rows; they do no I/O."""
+
+    COLUMNS: tuple[tuple[str, str], ...] = ()
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        for key, label in self.COLUMNS:
+            self.add_column(label, key=key)
+
+    def table_rows(self, snapshot: Snapshot) -> Iterable[Row]:
+        raise NotImplementedError
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        selected = self.selected_key
+        self.clear()
+        for key, cells in self.table_rows(snapshot):
+            self.add_row(*cells, key=key)
+        if selected is not None and selected in self.rows_by_key:
+            self.move_cursor(row=self.get_row_index(selected))
+
+    @property
+    def rows_by_key(self) -> set[str]:
+        return {str(key.value) for key in self.rows}
+
+    @property
+    def selected_key(self) -> str | None:
+        return cursor_row_key(self)
+
+    def row_texts(self) -> list[list[str]]:
+        """Every row as plain strings (what tests and screen readers see)."""
+        return [[str(cell) for cell in self.get_row_at(i)] for i in range(self.row_count)]
+
+
+def cursor_row_key(table: DataTable) -> str | None:
+    """The key of the row under the cursor, None on an empty table."""
+    if not table.row_count:
+        return None
+    try:
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    except Exception:
+        return None
+
+
+def unreachable_cell(error: str | None) -> Text:
+    return Text(f"✗ unreachable: {error or 'no answer'}", style="bold red")
