@@ -28,5 +28,9 @@ $(STAMP): pyproject.toml
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# Regenerates screenshots/*.svg on a lab with a real incident (not run in CI).
+screenshots: setup
+	$(BIN)/python scripts/screenshots.py
+
 bench: setup
 	$(BIN)/python bench/refresh.py

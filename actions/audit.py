@@ -17,16 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cluster.state import state_dir
+
 AUDIT_FILE = "audit.jsonl"
-
-
-def state_dir() -> Path:
-    """$KCOCKPIT_STATE_DIR, else $XDG_STATE_HOME/kcockpit, else ~/.local/state/kcockpit."""
-    explicit = os.environ.get("KCOCKPIT_STATE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "kcockpit"
 
 
 def timestamp() -> str:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from cluster.config import Config
 from cluster.etcd.client import EtcdClient
+from cluster.kube.source import KubeSource
 from cluster.model import EtcdCluster, Snapshot
 from cluster.nodes.pool import NodePool
 
@@ -119,6 +120,7 @@ class ActionContext:
     state_dir: Path
     lab_root: Path | None = None
     nodes: NodePool | None = None
+    kube: KubeSource | None = None
 
     async def until(
         self, reached: Callable[[Snapshot], bool], timeout: float, what: str

@@ -61,6 +61,20 @@ class EtcdAction(Action):
                 raise RuntimeError(f"{exc}. {RECONFIG_HINT}") from None
             raise
 
+    needs_quorum: bool = True
+
+    def guard(self, snapshot: Snapshot) -> Verdict:
+        """The checks every member action starts with, then the action's own `check`."""
+        target = self.member(snapshot)
+        if target is None:
+            return self.no_member(snapshot)
+        if self.needs_quorum and (problem := quorum_refusal(snapshot.etcd)):
+            return Verdict.refused(problem)
+        return self.check(snapshot, target)
+
+    def check(self, snapshot: Snapshot, target: EtcdMember) -> Verdict:
+        raise NotImplementedError
+
     def member(self, snapshot: Snapshot) -> EtcdMember | None:
         return snapshot.etcd.member(self.target)
 
@@ -87,13 +101,9 @@ class MoveLeader(EtcdAction):
     title = "Move etcd leadership"
     key = "l"
 
-    def guard(self, snapshot: Snapshot) -> Verdict:
-        cluster = snapshot.etcd
-        target = self.member(snapshot)
-        if target is None:
-            return self.no_member(snapshot)
-        leader = cluster.leader
-        reasons = [r for r in [quorum_refusal(cluster)] if r]
+    def check(self, snapshot: Snapshot, target: EtcdMember) -> Verdict:
+        leader = snapshot.etcd.leader
+        reasons = []
         if leader is None:
             reasons.append("there is no leader to hand over from")
         elif leader.id == target.id:
@@ -153,13 +163,8 @@ class MemberRemove(EtcdAction):
     title = "Remove etcd member"
     key = "x"
 
-    def guard(self, snapshot: Snapshot) -> Verdict:
+    def check(self, snapshot: Snapshot, target: EtcdMember) -> Verdict:
         cluster = snapshot.etcd
-        target = self.member(snapshot)
-        if target is None:
-            return self.no_member(snapshot)
-        if problem := quorum_refusal(cluster):
-            return Verdict.refused(problem)
         if target.is_leader:
             return Verdict.refused(
                 f"{target.display_name} is the leader: move leadership first "
@@ -347,13 +352,8 @@ class MemberPromote(EtcdAction):
     title = "Promote learner"
     key = "p"
 
-    def guard(self, snapshot: Snapshot) -> Verdict:
+    def check(self, snapshot: Snapshot, target: EtcdMember) -> Verdict:
         cluster = snapshot.etcd
-        target = self.member(snapshot)
-        if target is None:
-            return self.no_member(snapshot)
-        if problem := quorum_refusal(cluster):
-            return Verdict.refused(problem)
         if not target.is_learner:
             return Verdict.refused(f"{target.display_name} is already a voting member")
         if not target.reachable:
@@ -417,13 +417,8 @@ class Defragment(EtcdAction):
     key = "d"
     deadline = 90.0
 
-    def guard(self, snapshot: Snapshot) -> Verdict:
+    def check(self, snapshot: Snapshot, target: EtcdMember) -> Verdict:
         cluster = snapshot.etcd
-        target = self.member(snapshot)
-        if target is None:
-            return self.no_member(snapshot)
-        if problem := quorum_refusal(cluster):
-            return Verdict.refused(problem)
         if not target.reachable:
             return Verdict.refused(f"{target.display_name} does not answer: {target.error}")
         if target.is_leader:
@@ -494,10 +489,9 @@ class SnapshotSave(EtcdAction):
             self.path = ctx.state_dir / "snapshots" / f"{ctx.config.name}-{self.target}-{stamp}.db"
         return self.path
 
-    def guard(self, snapshot: Snapshot) -> Verdict:
-        target = self.member(snapshot)
-        if target is None:
-            return self.no_member(snapshot)
+    needs_quorum = False  # a snapshot of one member is how you save data when quorum is gone
+
+    def check(self, snapshot: Snapshot, target: EtcdMember) -> Verdict:
         if not target.reachable:
             return Verdict.refused(f"{target.display_name} does not answer: {target.error}")
         if self.path and self.path.exists():

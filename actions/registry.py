@@ -6,10 +6,13 @@ from pathlib import Path
 
 from actions.base import Action, ActionContext
 from actions.etcd_actions import ETCD_ACTIONS, MemberAdd, SnapshotSave
+from actions.kube_actions import KUBE_ACTIONS
 from actions.static_pod_actions import STATIC_POD_ACTIONS
 from cluster.collect import Collector
 
-ACTIONS: dict[str, type[Action]] = {cls.name: cls for cls in (*ETCD_ACTIONS, *STATIC_POD_ACTIONS)}
+ACTIONS: dict[str, type[Action]] = {
+    cls.name: cls for cls in (*ETCD_ACTIONS, *STATIC_POD_ACTIONS, *KUBE_ACTIONS)
+}
 
 
 class UnknownAction(ValueError):
@@ -48,4 +51,5 @@ def context_for(collector: Collector, state_dir: Path) -> ActionContext:
         state_dir=state_dir,
         lab_root=collector.config.lab_root,
         nodes=collector.nodes,
+        kube=collector.kube,
     )

@@ -54,6 +54,36 @@ class StaticPodAction(Action):
             return f"{node.name} has no static pod {self.component!r}"
         return None
 
+    async def move(self, ctx: ActionContext, source: str, destination: str) -> None:
+        """One rename on the node, never over something already there."""
+        assert ctx.nodes is not None
+        access = await ctx.nodes.get(self.node_name)
+        if await access.exists(destination):
+            raise RuntimeError(
+                f"{destination} already exists on {self.node_name}: not overwriting it"
+            )
+        await access.rename(source, destination)
+
+    async def until_running(
+        self, snapshot: Snapshot, ctx: ActionContext, running: bool
+    ) -> Verification:
+        """Re-reads until the manifests are (not) in place and the node's etcd member agrees."""
+        member = self.etcd_member(snapshot) if self.touches_etcd() else None
+
+        def reached(s: Snapshot) -> bool:
+            node = self.node(s)
+            if not node or any((p.state == "present") != running for p in self.pods(node)):
+                return False
+            if member is None:
+                return True
+            now = s.etcd.member(member.ref)
+            return (
+                (now is not None and now.healthy) if running else (now is None or not now.reachable)
+            )
+
+        what = f"{self.target} {'running again' if running else 'stopped'}"
+        return await ctx.until(reached, self.verify_timeout, what)
+
     def etcd_gone(self, snapshot: Snapshot) -> QuorumView:
         """Quorum after this node's etcd member stops (unchanged when it is already down)."""
         member = self.etcd_member(snapshot)
@@ -117,28 +147,12 @@ class StopStaticPod(StaticPodAction):
         )
 
     async def execute(self, snapshot: Snapshot, ctx: ActionContext) -> str:
-        assert ctx.nodes is not None
         source, destination = self.moves()
-        access = await ctx.nodes.get(self.node_name)
-        if await access.exists(destination):
-            raise RuntimeError(
-                f"{destination} already exists on {self.node_name}: not overwriting it"
-            )
-        await access.rename(source, destination)
+        await self.move(ctx, source, destination)
         return f"moved {source} to {destination} on {self.node_name}"
 
     async def verify(self, snapshot: Snapshot, ctx: ActionContext) -> Verification:
-        member = self.etcd_member(snapshot) if self.touches_etcd() else None
-
-        def stopped(s: Snapshot) -> bool:
-            node = self.node(s)
-            moved = bool(node and all(p.state != "present" for p in self.pods(node)))
-            if member is None:
-                return moved
-            now = s.etcd.member(member.ref)
-            return moved and (now is None or not now.reachable)
-
-        return await ctx.until(stopped, self.verify_timeout, f"{self.target} stopped")
+        return await self.until_running(snapshot, ctx, running=False)
 
 
 class StartStaticPod(StaticPodAction):
@@ -193,30 +207,14 @@ class StartStaticPod(StaticPodAction):
         )
 
     async def execute(self, snapshot: Snapshot, ctx: ActionContext) -> str:
-        assert ctx.nodes is not None
         move = self.moved_back(snapshot)
         assert move
         source, destination = move
-        access = await ctx.nodes.get(self.node_name)
-        if await access.exists(destination):
-            raise RuntimeError(
-                f"{destination} already exists on {self.node_name}: not overwriting it"
-            )
-        await access.rename(source, destination)
+        await self.move(ctx, source, destination)
         return f"moved {source} back to {destination} on {self.node_name}"
 
     async def verify(self, snapshot: Snapshot, ctx: ActionContext) -> Verification:
-        member = self.etcd_member(snapshot) if self.touches_etcd() else None
-
-        def started(s: Snapshot) -> bool:
-            node = self.node(s)
-            back = bool(node and all(p.state == "present" for p in self.pods(node)))
-            if member is None:
-                return back
-            now = s.etcd.member(member.ref)
-            return back and now is not None and now.healthy
-
-        return await ctx.until(started, self.verify_timeout, f"{self.target} running again")
+        return await self.until_running(snapshot, ctx, running=True)
 
 
 STATIC_POD_ACTIONS: tuple[type[StaticPodAction], ...] = (StopStaticPod, StartStaticPod)

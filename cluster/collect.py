@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 
 from cluster.config import Config
+from cluster.engine import FindingsEngine, sizes_diverge
 from cluster.etcd.client import EtcdClient
+from cluster.etcd.hashes import with_hashes
 from cluster.etcd.source import EtcdSource
-from cluster.findings import evaluate_etcd
-from cluster.kube.findings import evaluate_kube
 from cluster.kube.model import KubeView
 from cluster.kube.source import KubeSource
 from cluster.model import Snapshot
-from cluster.nodes.findings import evaluate_nodes
 from cluster.nodes.pool import NodePool
 from cluster.nodes.source import NodeSource
+from cluster.state import ClusterState
 
 KUBE_GRACE = 0.2  # seconds a slow API server may delay a refresh before its last view is used
 
@@ -24,10 +25,12 @@ class Collector:
     """Keeps the etcd channels and node connections open between collections; close() when done.
 
     etcd and all nodes are read concurrently, so a refresh takes as long as the slowest source.
-    `nodes` is the pool guarded actions borrow connections from.
+    `nodes` is the pool guarded actions borrow connections from. The findings `engine` keeps
+    the history and the per-cluster state file (under `state_dir`, default cluster.state's;
+    a lab's own directory for a lab, since every lab reuses the same etcd cluster ID).
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, state_dir: Path | None = None) -> None:
         self.config = config
         self.etcd_client = EtcdClient(config.etcd.tls, timeout=config.etcd.timeout)
         self.etcd = EtcdSource(self.etcd_client, config.etcd.endpoints)
@@ -36,26 +39,25 @@ class Collector:
         self.kube = KubeSource(config.kube) if config.kube else None
         self._kube_task: asyncio.Task[KubeView] | None = None
         self._kube_view: KubeView | None = None
+        if state_dir is None and config.lab_root is not None:
+            state_dir = config.lab_root / "cockpit-state"  # a lab's memory goes with the lab
+        self.engine = FindingsEngine(config, ClusterState.for_cluster(config.name, state_dir))
 
     async def collect(self) -> Snapshot:
         if self.kube is not None and self._kube_task is None:
             self._kube_task = asyncio.create_task(self.kube.collect())
         etcd, nodes = await asyncio.gather(self.etcd.collect(), self.node_source.collect())
+        if sizes_diverge(etcd, self.config.thresholds):
+            etcd = await with_hashes(self.etcd_client, etcd)
         kube = await self._kube_result()
-        collected_at = dt.datetime.now(dt.UTC)
-        findings = [
-            *evaluate_etcd(etcd, self.config.etcd),
-            *evaluate_nodes(nodes, collected_at),
-            *evaluate_kube(kube, nodes),
-        ]
-        return Snapshot(
+        snapshot = Snapshot(
             cluster_name=self.config.name,
-            collected_at=collected_at,
+            collected_at=dt.datetime.now(dt.UTC),
             etcd=etcd,
-            findings=tuple(sorted(findings, key=lambda f: (-f.severity, f.id, f.subject))),
             nodes=nodes,
             kube=kube,
         )
+        return self.engine.evaluate(snapshot)
 
     async def _kube_result(self) -> KubeView | None:
         """The API's view without holding etcd back: a slow API server gets a short grace,
@@ -76,4 +78,6 @@ class Collector:
             self._kube_task.cancel()
         if self.kube is not None:
             self.kube.close()
+        self.etcd.cancel_pending()
+        self.engine.state.flush()
         await asyncio.gather(self.etcd_client.close(), self.nodes.close())

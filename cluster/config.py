@@ -69,6 +69,25 @@ class KubeConfig:
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """When a trend or a size becomes a finding; defaults as in shared/FINDINGS.md.
+
+    Set in the config's `[thresholds]` table under these names.
+    """
+
+    raft_lag_entries: int = 1000
+    db_size_divergence: float = 0.20
+    db_size_divergence_min_bytes: int = 1024**2
+    db_quota_ratio: float = 0.80
+    default_quota_bytes: int = 2 * 1024**3
+    election_terms: int = 3
+    election_window: float = 600.0
+    max_voting_members: int = 7
+    disk_warning_percent: float = 85.0
+    disk_error_percent: float = 95.0
+
+
+@dataclass(frozen=True)
 class Config:
     name: str
     etcd: EtcdConfig
@@ -77,6 +96,7 @@ class Config:
     source: Path | None = None
     kube: KubeConfig | None = None
     lab_root: Path | None = None  # set when the config was written by `kcockpit lab`
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
 
 def load_config(path: Path, cluster: str | None = None) -> Config:
@@ -147,7 +167,26 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         source=source,
         lab_root=_optional_path(raw.get("lab", {}), "dir", base),
         kube=_kube(raw, base, where),
+        thresholds=_thresholds(raw, where),
     )
+
+
+def _thresholds(raw: dict[str, Any], where: str) -> Thresholds:
+    table = raw.get("thresholds", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [thresholds] must be a table")
+    defaults = Thresholds()
+    unknown = sorted(set(table) - set(vars(defaults)))
+    if unknown:
+        names = ", ".join(vars(defaults))
+        raise ConfigError(f"{where}: unknown [thresholds] {', '.join(unknown)} (known: {names})")
+    values = {}
+    for key, value in table.items():
+        default = getattr(defaults, key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"{where}: [thresholds] {key} must be a positive number")
+        values[key] = type(default)(value)
+    return Thresholds(**values)
 
 
 def _kube(raw: dict[str, Any], base: Path, where: str) -> KubeConfig | None:

@@ -48,7 +48,12 @@ class Finding:
     evidence: str
     next: str
     command: str | None = None
-    action: str | None = None
+    action: str | None = None  # the guarded action that performs `next`, when one exists
+    action_target: str | None = None  # its target when that is not `subject`
+
+    @property
+    def target(self) -> str:
+        return self.action_target or self.subject
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,10 @@ class EtcdMember:
 
     @property
     def healthy(self) -> bool:
-        """Answers and reports no fault of its own ("no leader" is the cluster's, not its)."""
-        return self.reachable and all(e == NO_LEADER_ERROR for e in self.errors)
+        """Answers and reports no fault of its own: "no leader" and an alarm ("memberID:…
+        alarm:NOSPACE", which every member repeats) are the cluster's, not its; they have their
+        own findings, and counting them here would call a full database a lost quorum."""
+        return self.reachable and all(e == NO_LEADER_ERROR or " alarm:" in e for e in self.errors)
 
     @property
     def ref(self) -> str:
@@ -96,6 +103,17 @@ class EtcdMember:
 
 
 @dataclass(frozen=True)
+class MemberHash:
+    """A member's HashKV at a revision: equal hashes mean equal data (collected only when DB
+    sizes diverge, to tell fragmentation from corruption)."""
+
+    member_id: int
+    revision: int
+    hash: int
+    compact_revision: int = 0
+
+
+@dataclass(frozen=True)
 class EtcdCluster:
     """The etcd membership with quorum arithmetic over voting members (learners excluded)."""
 
@@ -103,6 +121,7 @@ class EtcdCluster:
     error: str | None = None
     cluster_id: int | None = None
     alarms: tuple[tuple[int, str], ...] = ()
+    hashes: tuple[MemberHash, ...] = ()
 
     @property
     def voting(self) -> tuple[EtcdMember, ...]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -75,3 +76,15 @@ async def collect_once(config: Any) -> Any:
         return await collector.collect()
     finally:
         await collector.close()
+
+
+@contextlib.contextmanager
+def running_lab(root: Path, nodes: int = 3, scenarios: tuple[str, ...] = ()) -> Iterator[Any]:
+    """A lab up in `root` (scenarios staged) for the block, always taken down after."""
+    from cluster.lab.control import Lab, lab_down, lab_up
+
+    lab_up(root, nodes=nodes, scenarios=scenarios)
+    try:
+        yield Lab(root)
+    finally:
+        lab_down(root)

@@ -12,6 +12,7 @@ from tui.app import CockpitApp
 from tui.commands import CockpitCommands
 from widgets.confirm import ConfirmScreen
 from widgets.etcd_pane import EtcdPane
+from widgets.incident_bar import IncidentBar
 
 
 def select(table: EtcdPane, name: str) -> None:
@@ -70,6 +71,9 @@ async def test_move_leader_from_the_pane_through_the_dialog(lab: Lab, tmp_path: 
         await until(
             pilot, lambda: app.snapshot.etcd.leader and app.snapshot.etcd.leader.name == target
         )
+        # The incident bar tells a watching colleague what was just done, and how it ended.
+        bar = app.query_one(IncidentBar)
+        await until(pilot, lambda: f"move-leader {target} → ✔ verified" in str(bar.render()))
     phases = [r["phase"] for r in audit.read()]
     assert phases == ["intent", "outcome"]
 

@@ -11,7 +11,7 @@ import pytest
 from cluster.collect import Collector
 from cluster.config import load_config
 from cluster.lab.control import Lab
-from tests.helpers import finding_ids, kcockpit, report_json, wait_until
+from tests.helpers import eventually, finding_ids, kcockpit, report_json, wait_until
 
 
 def healthy(lab: Lab) -> dict:
@@ -132,9 +132,14 @@ async def test_collection_never_waits_past_the_deadline_on_a_frozen_member(lab: 
         await collector.collect()  # warm: channels are established before the freeze
         pid = lab.freeze("cp-3")
         try:
-            snapshot = await asyncio.wait_for(collector.collect(), config.etcd.timeout + 1.5)
-            frozen = snapshot.etcd.member("cp-3")
-            assert frozen is not None and not frozen.reachable
+            # Until its call's deadline passes, the frozen member keeps its last answer; no
+            # collection ever waits past that deadline for it.
+            async def flagged() -> object:
+                snapshot = await asyncio.wait_for(collector.collect(), config.etcd.timeout + 1.5)
+                frozen = snapshot.etcd.member("cp-3")
+                return frozen is not None and not frozen.reachable and snapshot
+
+            snapshot = await eventually(flagged, 3 * config.etcd.timeout, "cp-3 flagged")
             assert "cp-1" in {m.name for m in snapshot.etcd.members if m.reachable}
         finally:
             lab.thaw(pid)

@@ -8,6 +8,9 @@ from dataclasses import replace
 
 import pytest
 
+from actions.audit import AuditLog
+from actions.registry import build_action, context_for
+from actions.runner import Status, perform
 from cluster.collect import Collector
 from cluster.config import Config, KubeConfig, load_config
 from cluster.kube.model import KubeView
@@ -131,6 +134,8 @@ async def test_a_missing_cni_config_makes_the_node_and_calico_node_not_ready(
         assert by_id["kube.node-not-ready"].subject == node
         assert "NetworkPluginNotReady" in by_id["kube.node-not-ready"].evidence
         assert f"on {node}" in by_id["cni.daemonset-not-ready"].evidence
+        assert by_id["cni.daemonset-not-ready"].action == "restart-ds-pod"
+        assert by_id["cni.daemonset-not-ready"].target == f"{node}/calico-node"
         assert "kube-proxy.not-ready" not in by_id  # kube-proxy does not need the CNI
     finally:
         moved.rename(conflist)
@@ -231,3 +236,27 @@ async def test_nodes_pane_lists_the_lab_nodes_ready(lab: Lab, config: Config) ->
         agents = [r[-1] for r in cni.row_texts() if r[-1]]
         assert len(agents) == 3 and all(a.startswith("● calico-node-") for a in agents)
         await pilot.press("q")
+
+
+async def test_restart_ds_pod_action_deletes_exactly_one_pod_and_sees_it_replaced(
+    lab: Lab, collector: Collector, tmp_path
+) -> None:
+    node = lab.spec.nodes[1].name
+    snapshot = await collector.collect()
+    assert snapshot.kube is not None and snapshot.kube.pods is not None
+    before = {p.uid: p for p in snapshot.kube.pods if p.owner_name == "calico-node"}
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    action = build_action("restart-ds-pod", f"{node}/calico-node")
+    result = await perform(action, snapshot, context_for(collector, tmp_path), audit, yes=True)
+    assert result.status is Status.VERIFIED, result.message
+    assert (
+        "kubectl" in result.plan.commands[0]
+        and "delete pod calico-node-" in result.plan.commands[0]
+    )
+    after = {
+        p.uid: p for p in (await collector.collect()).kube.pods if p.owner_name == "calico-node"
+    }
+    gone = set(before) - set(after)
+    assert len(gone) == 1 and before[gone.pop()].node == node  # exactly the one pod on that node
+    assert {u for u, p in before.items() if p.node != node} <= set(after)  # other nodes untouched
+    assert [r["phase"] for r in audit.read()] == ["intent", "outcome"]

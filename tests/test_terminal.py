@@ -18,7 +18,7 @@ import pytest
 from tests.helpers import PROJECT, wait_until
 
 STARTUP_SECONDS = 60
-TEARDOWN_SECONDS = 20
+TEARDOWN_SECONDS = 30
 
 
 class Tmux:
@@ -92,6 +92,14 @@ def alive(pids: list[int]) -> list[int]:
     return [pid for pid in pids if Path(f"/proc/{pid}").exists() and _state(pid) != "Z"]
 
 
+def gone(processes: list[int]) -> None:
+    try:
+        wait_until(lambda: not alive(processes), TEARDOWN_SECONDS, "every process to exit")
+    except AssertionError as exc:
+        left = {pid: _cmdline(Path(f"/proc/{pid}"))[:120] for pid in alive(processes)}
+        raise AssertionError(f"{exc}; still running: {left}") from None
+
+
 def _state(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -126,10 +134,10 @@ def test_help_and_quit_in_a_real_80x24_terminal(tmux: Tmux) -> None:
     tmux("send-keys", "-t", "cockpit", "Escape")
     wait_until(lambda: "kcockpit — keys" not in tmux.screen(), 10, "help closed")
     tmux("send-keys", "-t", "cockpit", "q")
-    wait_until(lambda: not alive(processes), TEARDOWN_SECONDS, f"no process left of {processes}")
+    gone(processes)
 
 
 def test_killing_the_terminal_leaves_nothing_behind(tmux: Tmux) -> None:
     processes = started(tmux)
     tmux("kill-session", "-t", "cockpit")
-    wait_until(lambda: not alive(processes), TEARDOWN_SECONDS, f"no process left of {processes}")
+    gone(processes)

@@ -9,31 +9,45 @@ widget carrying `SnapshotView` is handed each new snapshot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
+import threading
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from actions.audit import AuditLog, state_dir
+from actions.audit_tail import LastAuditRecord, operating_here
 from actions.base import Action
 from actions.registry import build_action, context_for
 from actions.runner import Result, Status, perform
 from cluster.collect import Collector
 from cluster.config import Config
-from cluster.model import Snapshot
+from cluster.model import Severity, Snapshot
 from tui.commands import CockpitCommands
 from widgets.add_member import AddMemberScreen
 from widgets.certificates_pane import CertificatesPane
 from widgets.cni_pane import CniPane
 from widgets.confirm import ConfirmScreen
 from widgets.etcd_pane import EtcdPane
+from widgets.filter import FilterableTable
 from widgets.findings_list import FindingsList
+from widgets.findings_pane import FindingsPane, finding_key
 from widgets.header import ClusterHeader
-from widgets.help import HelpScreen
+from widgets.help import HelpKey, HelpScreen, help_key, own_bindings
+from widgets.incident_bar import IncidentBar
 from widgets.messages import ActionRequested
 from widgets.nodes_pane import NodesPane
 from widgets.static_pods_pane import StaticPodsPane
+
+TABLES_SCOPE = "every table (all panes)"
+
+
+HANG_UP_GRACE_SECONDS = 5.0
+CLOSE_SECONDS = 3.0
 
 
 class CockpitApp(App[None]):
@@ -43,11 +57,26 @@ class CockpitApp(App[None]):
     #panes { height: 1fr; }
     .section { color: $text-muted; text-style: bold; padding: 0 1; height: 1; }
     #status-line { height: 1; color: $text-muted; padding: 0 1; }
+    /* A tall terminal (e.g. 200x60) shows more findings and API rows instead of empty space. */
+    Screen.-tall FindingsList { max-height: 30; }
+    Screen.-tall NodesPane KubeNodesTable { max-height: 20; }
+    Screen.-tall NodesPane DaemonSetsTable { max-height: 14; }
+    #etcd-findings { height: auto; }
+    /* A wide one (e.g. 200x60) puts the findings beside the etcd members. */
+    Screen.-wide #panes > ContentSwitcher { height: 1fr; }
+    Screen.-wide #pane-etcd { layout: horizontal; height: 100%; }
+    Screen.-wide #etcd { width: auto; max-width: 70%; max-height: 100%; }
+    Screen.-wide #etcd-findings { width: 1fr; height: 100%; border-left: vkey $accent; }
+    Screen.-wide #findings { max-height: 100%; }
     """
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (180, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("r", "refresh_now", "Refresh"),
         Binding("question_mark", "help", "Help", key_display="?"),
+        # 1, 2, … jump to the n-th pane (tab); a pane added later gets the next digit.
+        *(Binding(str(n), f"show_pane({n})", f"Pane {n}", show=False) for n in range(1, 10)),
     ]
 
     COMMANDS = App.COMMANDS | {CockpitCommands}
@@ -58,9 +87,12 @@ class CockpitApp(App[None]):
         refresh: float | None = None,
         read_only: bool = False,
         audit: AuditLog | None = None,
+        bell: bool = False,
     ) -> None:
         super().__init__()
         self.config = config
+        self.ring_on_critical = bell
+        self._criticals: set[str] = set()
         self.refresh_seconds = refresh or config.refresh
         self.read_only = read_only
         self.audit = audit or AuditLog.default()
@@ -69,14 +101,18 @@ class CockpitApp(App[None]):
         self.refresh_count = 0
         self.last_result: Result | None = None
         self._refreshing = False
+        self.operating = operating_here()
+        self.last_audit = LastAuditRecord(self.audit)
 
     def compose(self) -> ComposeResult:
         yield ClusterHeader(id="header")
+        yield IncidentBar(id="incident")
         with TabbedContent(id="panes"):
             with TabPane("etcd", id="pane-etcd"):
                 yield EtcdPane(id="etcd")
-                yield Static("findings", classes="section")
-                yield FindingsList(id="findings")
+                with Vertical(id="etcd-findings"):
+                    yield Static("findings", classes="section")
+                    yield FindingsList(id="findings")
             with TabPane("static pods", id="pane-static-pods"):
                 yield StaticPodsPane(id="static-pods")
             with TabPane("certificates", id="pane-certificates"):
@@ -85,22 +121,34 @@ class CockpitApp(App[None]):
                 yield CniPane(id="cni")
             with TabPane("nodes (API)", id="pane-nodes"):
                 yield NodesPane(id="nodes")
+            with TabPane("findings", id="pane-findings"):
+                yield FindingsPane(id="findings-pane")
         yield Static("", id="status-line")
-        yield Footer()
+        yield Footer(compact=True)  # more keys fit at 80 columns
 
     def on_mount(self) -> None:
         # An SSH drop hangs up the terminal: leave cleanly (an action in flight records that
         # it was interrupted) instead of dying mid-write.
         loop = asyncio.get_running_loop()
         for hang_up in (signal.SIGHUP, signal.SIGTERM):
-            loop.add_signal_handler(hang_up, self.exit)
+            loop.add_signal_handler(hang_up, self.hang_up)
         self.query_one(ClusterHeader).show(None, self.config.name)
+        self.show_incident()
         self.query_one(EtcdPane).focus()
         self.set_interval(self.refresh_seconds, self.action_refresh_now)
         self.action_refresh_now()
 
+    def hang_up(self) -> None:
+        """The terminal is gone: exit now; if closing connections hangs, do not outlive it for
+        long (a lab's daemon notices its owner is gone and tears the lab down by itself)."""
+        watchdog = threading.Timer(HANG_UP_GRACE_SECONDS, os._exit, args=(129,))
+        watchdog.daemon = True
+        watchdog.start()
+        self.exit()
+
     async def on_unmount(self) -> None:
-        await self.collector.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.collector.close(), CLOSE_SECONDS)
 
     def action_refresh_now(self) -> None:
         if not self._refreshing:
@@ -117,21 +165,73 @@ class CockpitApp(App[None]):
             self._refreshing = False
         self.snapshot = snapshot
         self.refresh_count += 1
+        self._ring_for_new_criticals(snapshot)
         self.query_one(ClusterHeader).show(snapshot, self.config.name)
+        self.show_incident()
         for view in self.query(".snapshot-view"):
             view.show_snapshot(snapshot)  # type: ignore[attr-defined]
-        status = f"refreshed every {self.refresh_seconds:g} s"
+        # The footer may be cut at 80 columns: the way to every key stays on screen.
+        status = f"refreshed every {self.refresh_seconds:g} s · ? all keys"
         if snapshot.etcd.error:
             status = f"etcd: {snapshot.etcd.error}"
         if self.read_only:
             status = f"👁 READ-ONLY (actions disabled) · {status}"
         self.query_one("#status-line", Static).update(status)
 
+    def _ring_for_new_criticals(self, snapshot: Snapshot) -> None:
+        """`--bell`: one terminal bell when a critical finding appears (not on every refresh)."""
+        criticals = {finding_key(f) for f in snapshot.findings if f.severity is Severity.CRITICAL}
+        if self.ring_on_critical and criticals - self._criticals:
+            self.bell()
+        self._criticals = criticals
+
+    def show_incident(self) -> None:
+        """Who operates, and the audit's last record (re-read only when the file changed)."""
+        self.query_one(IncidentBar).show(self.operating, self.read_only, self.last_audit.poll())
+
+    # -- keyboard ----------------------------------------------------------------------------
+
+    @property
+    def pane_ids(self) -> list[str]:
+        return [pane.id or "" for pane in self.query_one("#panes", TabbedContent).query(TabPane)]
+
+    def action_show_pane(self, number: int) -> None:
+        ids = self.pane_ids
+        if 0 < number <= len(ids):
+            self.query_one("#panes", TabbedContent).active = ids[number - 1]
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # The footer shows the keys of the focused widget: focus the pane just shown.
+        pane = event.tabbed_content.get_pane(event.tab)
+        focusable = [w for w in pane.query("*") if w.can_focus]
+        if focusable:
+            focusable[0].focus()
+
+    def help_keys(self) -> list[HelpKey]:
+        """Every key: the app's, the pane jumps, the palette, then each pane's own keys."""
+        panes = self.query_one("#panes", TabbedContent)
+        keys = [help_key("everywhere", b) for b in self.BINDINGS if isinstance(b, Binding)]
+        keys = [k for k in keys if not k.action.startswith("show_pane")]
+        for number, pane_id in enumerate(self.pane_ids, start=1):
+            title = panes.get_tab(pane_id).label.plain
+            binding = Binding(str(number), f"show_pane({number})")
+            keys.append(help_key("everywhere", binding, f"show pane {number}: {title}"))
+        palette = Binding("ctrl+p", "command_palette")
+        keys.append(help_key("everywhere", palette, "command palette: every pane and action"))
+        keys += [help_key(TABLES_SCOPE, b) for b in FilterableTable.BINDINGS]
+        seen = {(k.scope, k.key) for k in keys}
+        for pane_id in self.pane_ids:
+            scope = f"{panes.get_tab(pane_id).label.plain} pane"
+            for widget in panes.get_pane(pane_id).query("*"):
+                for binding in own_bindings(widget):
+                    shared = binding in FilterableTable.BINDINGS
+                    if not shared and (scope, binding.key) not in seen:
+                        seen.add((scope, binding.key))
+                        keys.append(help_key(scope, binding))
+        return keys
+
     def action_help(self) -> None:
-        bindings = [*self.BINDINGS, *EtcdPane.BINDINGS]
-        keys = [(b.key_display or b.key, b.description) for b in bindings if isinstance(b, Binding)]
-        keys.append(("ctrl+p", "command palette: every pane and action"))
-        self.push_screen(HelpScreen(keys))
+        self.push_screen(HelpScreen(self.help_keys()))
 
     # -- guarded actions ---------------------------------------------------------------------
 

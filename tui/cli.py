@@ -1,6 +1,7 @@
 """The `kcockpit` command line: the cockpit, `report`, and `lab up/down`.
 
-Exit codes: 0 fine; 1 the cluster could not be reached at all (report) or a lab problem;
+Exit codes: 0 fine; 1 the cluster could not be reached at all (report), a finding at or above
+`report --fail-on`, or a lab problem;
 2 usage or configuration errors. Errors are one clear line on stderr, never a traceback.
 """
 
@@ -18,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from cluster.config import Config, ConfigError, load_config
+from cluster.model import Severity
 
 EXIT_UNREACHABLE = 1
 EXIT_USAGE = 2
@@ -65,11 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(parser)
     parser.add_argument("--refresh", type=float, help="refresh interval in seconds (default 1)")
     parser.add_argument("--read-only", action="store_true", help="watchers: every action disabled")
+    parser.add_argument("--bell", action="store_true", help="terminal bell on new criticals")
     commands = parser.add_subparsers(dest="command")
 
     report = commands.add_parser("report", help="print one snapshot and its findings")
     add_config_options(report, after_command=True)
     report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.add_argument(
+        "--fail-on",
+        choices=[s.label for s in Severity if s > Severity.INFO],
+        help="exit 1 when a finding at or above this severity exists (cron / CI)",
+    )
 
     act = commands.add_parser(
         "act", help="run one guarded action (same guards and audit as the UI)"
@@ -131,7 +139,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     try:
         if args.command == "report":
-            return run_report(resolve_config(args.config, args.cluster), args.json)
+            config = resolve_config(args.config, args.cluster)
+            fail_on = Severity.parse(args.fail_on) if args.fail_on else None
+            return run_report(config, args.json, fail_on)
         if args.command == "act":
             return run_act(resolve_config(args.config, args.cluster), args)
         if args.command == "audit":
@@ -146,20 +156,24 @@ def _dispatch(args: argparse.Namespace) -> int:
             from tui.serve import run_serve
 
             return run_serve(args)
-        return run_app(resolve_config(args.config, args.cluster), args.refresh, args.read_only)
+        config = resolve_config(args.config, args.cluster)
+        return run_app(config, args.refresh, args.read_only, args.bell)
     except LabError as exc:
         print(f"kcockpit lab: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
 
 
-def run_app(config: Config, refresh: float | None, read_only: bool = False) -> int:
+def run_app(
+    config: Config, refresh: float | None, read_only: bool = False, bell: bool = False
+) -> int:
     from tui.app import CockpitApp
 
-    CockpitApp(config, refresh=refresh, read_only=read_only).run()
+    CockpitApp(config, refresh=refresh, read_only=read_only, bell=bell).run()
     return 0
 
 
-def run_report(config: Config, as_json: bool) -> int:
+def run_report(config: Config, as_json: bool, fail_on: Severity | None = None) -> int:
+    """Exit 1 when etcd cannot be reached at all, or a finding is at or above `fail_on`."""
     from cluster.collect import Collector
     from cluster.report import snapshot_json
 
@@ -178,7 +192,8 @@ def run_report(config: Config, as_json: bool) -> int:
 
         print_report(snapshot)
     reached = any(m.reachable for m in snapshot.etcd.members)
-    return 0 if reached else EXIT_UNREACHABLE
+    failing = fail_on is not None and any(f.severity >= fail_on for f in snapshot.findings)
+    return 0 if reached and not failing else EXIT_UNREACHABLE
 
 
 EXIT_REFUSED = 3

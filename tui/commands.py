@@ -26,6 +26,8 @@ class CockpitCommands(Provider):
             commands.append(
                 (f"Show pane: {title}", partial(setattr, panes, "active", pane.id), "pane")
             )
+        commands.append(("Refresh now", app.action_refresh_now, "key r"))
+        commands.append(("Show every key (help)", app.action_help, "key ?"))
         commands.append(
             ("Add etcd member (learner)", partial(app.request_action, "member-add", None), "action")
         )
@@ -37,9 +39,20 @@ class CockpitCommands(Provider):
         nodes = app.snapshot.nodes if app.snapshot else ()
         for name in ("stop-static-pod", "start-static-pod"):
             for node in nodes:
-                for target in (node.name, f"{node.name}/etcd"):
+                for target in (
+                    node.name,
+                    *(f"{node.name}/{p.component}" for p in node.static_pods),
+                ):
                     label = f"{ACTIONS[name].title}: {target}"
                     commands.append((label, partial(app.request_action, name, target), "action"))
+        view = app.snapshot.kube if app.snapshot else None
+        for pod in view.pods or () if view else ():
+            if pod.owner_kind == "DaemonSet" and pod.node:
+                target = f"{pod.node}/{pod.owner_name}"
+                label = f"{ACTIONS['restart-ds-pod'].title}: {target}"
+                commands.append(
+                    (label, partial(app.request_action, "restart-ds-pod", target), "action")
+                )
         return commands
 
     async def search(self, query: str) -> Hits:

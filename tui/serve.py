@@ -49,5 +49,9 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     mode = " (read-only)" if args.read_only else ""
     print(f"serving kcockpit{mode} on http://{args.host}:{args.port}/", flush=True)
-    Server(cockpit_command(args), host=args.host, port=args.port, title="kcockpit").serve()
+    server = Server(cockpit_command(args), host=args.host, port=args.port, title="kcockpit")
+    try:
+        server.serve()
+    except OSError as exc:  # address not ours, port taken: one clear line, not a traceback
+        raise ConfigError(f"cannot serve on {args.host}:{args.port}: {exc.strerror}") from exc
     return 0

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import DataTable
 
 from cluster.model import EtcdCluster, Snapshot
 from widgets.base import SnapshotView
+from widgets.filter import FilterableTable
 from widgets.format import human_bytes, member_state, optional
-from widgets.messages import ActionRequested
+from widgets.messages import ActionRequested, request_action
 from widgets.table_pane import cursor_row_key
 
 COLUMNS = (
@@ -28,7 +28,7 @@ COLUMNS = (
 )
 
 
-class EtcdPane(SnapshotView, DataTable):
+class EtcdPane(SnapshotView, FilterableTable):
     """Members of the etcd cluster; rows keep their identity (and the cursor) across refreshes.
 
     The keys ask for guarded actions on the member under the cursor; the app opens the
@@ -55,6 +55,7 @@ class EtcdPane(SnapshotView, DataTable):
             self.add_column(label, key=key)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
+        self.remember(snapshot)
         self.show(snapshot.etcd)
 
     def show(self, cluster: EtcdCluster) -> None:
@@ -63,7 +64,7 @@ class EtcdPane(SnapshotView, DataTable):
         for member in cluster.members:
             leader = Text("★ leader", style="bold") if member.is_leader else Text("")
             error = member.error or "; ".join(member.errors)
-            self.add_row(
+            cells = (
                 member_state(member),
                 member.display_name,
                 member.endpoint or "-",
@@ -76,17 +77,18 @@ class EtcdPane(SnapshotView, DataTable):
                 optional(member.raft_index),
                 optional(member.raft_applied_index),
                 Text(error, style="red") if error else "",
-                key=member.id_hex if member.id else (member.endpoint or member.display_name),
             )
+            if self.keeps(cells):
+                key = member.id_hex if member.id else (member.endpoint or member.display_name)
+                self.add_row(*cells, key=key)
         if selected is not None and selected in self.rows:
             self.move_cursor(row=self.get_row_index(selected))
 
     def action_request(self, action: str) -> None:
-        target = None if action == "member-add" else self.selected_name
-        if target is None and action != "member-add":
-            self.notify("no member selected", severity="warning")
-            return
-        self.post_message(ActionRequested(action, target))
+        if action == "member-add":
+            self.post_message(ActionRequested(action, None))
+        else:
+            request_action(self, action, self.selected_name, "member")
 
     @property
     def selected_name(self) -> str | None:

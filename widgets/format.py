@@ -44,7 +44,7 @@ def severity_text(severity: Severity) -> Text:
 def member_state(member: EtcdMember) -> Text:
     if not member.reachable:
         return Text("✗ down", style="bold red")
-    if member.errors:
+    if not member.healthy:  # its own errors; "no leader" or an alarm are the cluster's
         return Text("! errors", style="yellow")
     return Text("● up", style="green")
 

@@ -1,12 +1,42 @@
-"""The `?` help screen: every key of the cockpit, from the app's own bindings."""
+"""The `?` help screen: every key of the cockpit, gathered from the bindings themselves.
+
+The list is built from the app's and the panes' BINDINGS (not written by hand), so a key added
+to a pane shows up here, and the tests press every listed key and check it does what it says.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
+from textual.dom import DOMNode
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+
+@dataclass(frozen=True)
+class HelpKey:
+    scope: str  # "everywhere", or the pane the key works in
+    key: str  # what to press (Textual key name)
+    display: str  # how the key is written
+    description: str
+    action: str  # the Textual action it runs
+
+
+def own_bindings(node: DOMNode) -> list[Binding]:
+    """The bindings a widget of ours declares, its base classes' included (not Textual's own)."""
+    found: list[Binding] = []
+    for base in reversed(type(node).__mro__):
+        if base.__module__.startswith("widgets.") and "BINDINGS" in vars(base):
+            found += [b for b in vars(base)["BINDINGS"] if isinstance(b, Binding)]
+    return found
+
+
+def help_key(scope: str, binding: Binding, description: str | None = None) -> HelpKey:
+    display = binding.key_display or binding.key
+    return HelpKey(scope, binding.key, display, description or binding.description, binding.action)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -17,16 +47,21 @@ class HelpScreen(ModalScreen[None]):
     ]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: 64; height: auto; border: round $accent; padding: 1 2; background: $surface; }
+    HelpScreen > VerticalScroll { width: 72; height: auto; max-height: 100%; border: round $accent; padding: 0 2; background: $surface; }
     """
 
-    def __init__(self, keys: list[tuple[str, str]]) -> None:
+    def __init__(self, keys: list[HelpKey]) -> None:
         super().__init__()
         self.keys = keys
 
     def compose(self) -> ComposeResult:
-        lines = ["[b]kcockpit — keys[/b]", ""]
-        lines += [f"  [b]{key:<8}[/b] {description}" for key, description in self.keys]
+        lines = ["[b]kcockpit — keys[/b] (mouse works too, but is never needed)"]
+        scope = None
+        for key in self.keys:
+            if key.scope != scope:
+                scope = key.scope
+                lines += ["", f"[u]{scope}[/u]"]
+            lines.append(f"  [b]{key.display:<8}[/b] {key.description}")
         lines += ["", "Escape, ? or q closes this help."]
-        with Vertical():
-            yield Static("\n".join(lines), id="help-text")
+        with VerticalScroll():
+            yield Static("\n".join(lines), id="help-text", markup=True)

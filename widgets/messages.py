@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.message import Message
+from textual.widget import Widget
 
 
 class ActionRequested(Message):
@@ -12,3 +13,11 @@ class ActionRequested(Message):
         super().__init__()
         self.action = action
         self.target = target
+
+
+def request_action(widget: Widget, action: str, target: str | None, what: str) -> None:
+    """Posts ActionRequested for the row under the cursor, or says that no `what` is selected."""
+    if target is None:
+        widget.notify(f"no {what} selected", severity="warning")
+        return
+    widget.post_message(ActionRequested(action, target))

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.text import Text
+from textual.binding import Binding
 
 from cluster.model import Snapshot
 from cluster.nodes.model import KUBERNETES_DIR, ManifestFile, StaticPod
+from widgets.messages import request_action
 from widgets.nodes_pane import api_pod_cell
 from widgets.table_pane import Row, TablePane, unreachable_cell
 
@@ -53,7 +55,22 @@ def extra_cell(extra: ManifestFile) -> Text:
 
 
 class StaticPodsPane(TablePane):
+    """S/T ask for stopping/starting the component under the cursor (the app confirms first)."""
+
     COLUMNS = COLUMNS
+    BINDINGS = [
+        Binding("S", "request('stop-static-pod')", "Stop static pod"),
+        Binding("T", "request('start-static-pod')", "Start static pod"),
+    ]
+
+    def action_request(self, action: str) -> None:
+        request_action(self, action, self.selected_pod, "static pod (node/component row)")
+
+    @property
+    def selected_pod(self) -> str | None:
+        """`node/component` under the cursor; None on unreachable-node or extra-manifest rows."""
+        key = self.selected_key
+        return key if key is not None and key.count("/") == 1 else None
 
     def table_rows(self, snapshot: Snapshot) -> Iterable[Row]:
         for node in snapshot.nodes:

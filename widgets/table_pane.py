@@ -9,15 +9,17 @@ from textual.widgets import DataTable
 
 from cluster.model import Snapshot
 from widgets.base import SnapshotView
+from widgets.filter import FilterableTable
 
 Cell = str | Text
 Row = tuple[str, Sequence[Cell]]  # (row key, cells)
 
 
-class TablePane(SnapshotView, DataTable):
+class TablePane(SnapshotView, FilterableTable):
     """Subclasses name their COLUMNS and turn a snapshot into keyed rows; they do no I/O."""
 
     COLUMNS: tuple[tuple[str, str], ...] = ()
+    _shown: list[Row] | None = None  # the rows on screen; an unchanged refresh redraws nothing
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -29,9 +31,14 @@ class TablePane(SnapshotView, DataTable):
         raise NotImplementedError
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
+        self.remember(snapshot)
+        rows = [(key, cells) for key, cells in self.table_rows(snapshot) if self.keeps(cells)]
+        if rows == self._shown:
+            return
+        self._shown = rows
         selected = self.selected_key
         self.clear()
-        for key, cells in self.table_rows(snapshot):
+        for key, cells in rows:
             self.add_row(*cells, key=key)
         if selected is not None and selected in self.rows_by_key:
             self.move_cursor(row=self.get_row_index(selected))

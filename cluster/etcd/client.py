@@ -173,6 +173,28 @@ class EtcdClient:
             endpoint, "/etcdserverpb.KV/DeleteRange", request, pb.DeleteRangeResponse
         )
 
+    async def compact(
+        self, endpoint: str, revision: int, physical: bool = True
+    ) -> pb.CompactionResponse:
+        return await self._unary(
+            endpoint,
+            "/etcdserverpb.KV/Compact",
+            pb.CompactionRequest(revision=revision, physical=physical),
+            pb.CompactionResponse,
+        )
+
+    async def set_alarm(
+        self, endpoint: str, member_id: int, alarm: int, active: bool = True
+    ) -> pb.AlarmResponse:
+        """Activates (or clears) an alarm, as etcd itself does on NOSPACE or CORRUPT."""
+        action = pb.AlarmRequest.ACTIVATE if active else pb.AlarmRequest.DEACTIVATE
+        return await self._unary(
+            endpoint,
+            "/etcdserverpb.Maintenance/Alarm",
+            pb.AlarmRequest(action=action, memberID=member_id, alarm=alarm),
+            pb.AlarmResponse,
+        )
+
     async def move_leader(self, leader_endpoint: str, target_id: int) -> pb.MoveLeaderResponse:
         """Must be sent to the current leader (etcd answers 'not leader' otherwise)."""
         return await self._unary(

@@ -1,13 +1,19 @@
 """Collects the etcd part of a snapshot: MemberList from whoever answers first, Status from each.
 
-All calls of one collection run concurrently under the client's deadline, so a collection takes
-as long as the slowest member (at most the deadline), not the sum; a frozen or dead member
-becomes an unreachable row carrying its error, never a stall.
+All calls of one collection run concurrently under the client's deadline. A collection does not
+wait for the slowest member up to that deadline: once the others have answered, a member still
+silent gets a short grace (`STATUS_GRACE`, or twice as long as the first answer took); after it,
+the member's row keeps its previous answer while its call runs on in the background to its own
+deadline (the next collection joins that call instead of piling up another). So one frozen member
+never slows the other rows, it is flagged as soon as its deadline passes, and a member that is
+merely slower than the rest is never reported down: only a deadline makes a member unreachable.
+A member never heard from before is waited for up to the deadline (a one-shot `report` too).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -16,21 +22,30 @@ from cluster.etcd.proto import etcd_rpc_pb2 as pb
 from cluster.model import EtcdCluster, EtcdMember
 
 NOT_STARTED = "not started: registered, but the member never joined (no name, no client URL)"
+STATUS_GRACE = 0.4  # seconds a silent member may hold a collection once another answered
+
+Status = pb.StatusResponse | EtcdError
 
 
 class EtcdSource:
     """Reads the etcd cluster through configured endpoints plus every member's own client URL."""
 
-    def __init__(self, client: EtcdClient, endpoints: Iterable[str]) -> None:
+    def __init__(
+        self, client: EtcdClient, endpoints: Iterable[str], grace: float = STATUS_GRACE
+    ) -> None:
         self.client = client
         self.endpoints = tuple(endpoints)
+        self.grace = grace
+        self._in_flight: dict[str, asyncio.Task[Status]] = {}  # endpoint -> Status call
+        self._last: dict[str, Status] = {}  # endpoint -> its latest completed answer
 
     async def collect(self) -> EtcdCluster:
         endpoints = list(self.endpoints)
-        statuses = {e: asyncio.ensure_future(self._status(e)) for e in endpoints}
+        started = time.monotonic()
+        statuses = {e: self._status_call(e) for e in endpoints}
         members_answer, list_error = await self._first_member_list(endpoints)
         if members_answer is None:
-            results = {e: await task for e, task in statuses.items()}
+            results = await self._answers(statuses, started)
             return EtcdCluster(
                 members=tuple(
                     _member_without_list(endpoint, results[endpoint]) for endpoint in endpoints
@@ -40,20 +55,70 @@ class EtcdSource:
         for member in members_answer.members:
             endpoint = _client_url(member)
             if endpoint and endpoint not in statuses:
-                statuses[endpoint] = asyncio.ensure_future(self._status(endpoint))
-        results = {e: await task for e, task in statuses.items()}
+                statuses[endpoint] = self._status_call(endpoint)
+        results = await self._answers(statuses, started)
         members = tuple(
             _merge(member, results.get(_client_url(member) or ""))
             for member in members_answer.members
         )
-        alarms = await self._alarms(members)
+        alarms = await self._alarms()
         return EtcdCluster(
             members=tuple(sorted(members, key=lambda m: (m.name == "", m.name, m.id))),
             cluster_id=members_answer.header.cluster_id,
             alarms=alarms,
         )
 
-    async def _status(self, endpoint: str) -> pb.StatusResponse | EtcdError:
+    def _status_call(self, endpoint: str) -> asyncio.Task[Status]:
+        """The member's Status call still running from an earlier collection, or a new one."""
+        task = self._in_flight.get(endpoint)
+        if task is None or task.done():
+            task = asyncio.ensure_future(self._status(endpoint))
+            # An answer that arrives between two collections is the member's latest word too.
+            task.add_done_callback(lambda done: self._remember(endpoint, done))
+            self._in_flight[endpoint] = task
+        return task
+
+    def _remember(self, endpoint: str, task: asyncio.Task[Status]) -> None:
+        if not task.cancelled() and self._in_flight.get(endpoint) is task:
+            self._last[endpoint] = task.result()
+
+    async def _answers(
+        self, statuses: dict[str, asyncio.Task[Status]], started: float
+    ) -> dict[str, Status]:
+        """Every member's latest answer: a still-silent member only gets a grace beyond the
+        first answer, then shows its previous answer until its own call ends (deadline)."""
+        unknown = [t for e, t in statuses.items() if not t.done() and e not in self._last]
+        if unknown:
+            await asyncio.wait(unknown)  # each call ends by the client's deadline
+        pending = {t for t in statuses.values() if not t.done()}
+        if pending and len(pending) == len(statuses):
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        if pending:
+            grace = max(self.grace, 2 * (time.monotonic() - started))
+            await asyncio.wait(pending, timeout=grace)
+        for endpoint in [e for e in self._in_flight if e not in statuses]:
+            self._in_flight.pop(endpoint).cancel()  # a member no longer listed
+            self._last.pop(endpoint, None)
+        for endpoint, task in statuses.items():
+            if task.done():
+                self._last[endpoint] = task.result()
+        return {e: self._last[e] for e in statuses}
+
+    def answered_now(self) -> list[str]:
+        """Endpoints whose Status call of this collection completed with an answer."""
+        return [
+            e
+            for e, task in self._in_flight.items()
+            if task.done() and isinstance(task.result(), pb.StatusResponse)
+        ]
+
+    def cancel_pending(self) -> None:
+        """Stops the calls still running in the background (before closing the client)."""
+        for task in self._in_flight.values():
+            task.cancel()
+        self._in_flight.clear()
+
+    async def _status(self, endpoint: str) -> Status:
         try:
             return await self.client.status(endpoint)
         except EtcdError as exc:
@@ -82,14 +147,18 @@ class EtcdSource:
                 task.add_done_callback(_consume_outcome)
         return None, "; ".join(errors) or "no endpoints configured"
 
-    async def _alarms(self, members: tuple[EtcdMember, ...]) -> tuple[tuple[int, str], ...]:
-        for member in members:
-            if member.reachable and member.endpoint:
-                try:
-                    answer = await self.client.alarms(member.endpoint)
-                except EtcdError:
-                    continue
-                return tuple((a.memberID, pb.AlarmType.Name(a.alarm)) for a in answer.alarms)
+    async def _alarms(self) -> tuple[tuple[int, str], ...]:
+        """Asked of a member that answered just now (a silent one would hold the refresh), and
+        only while there is a leader: etcd serves Alarm through raft, so without quorum it
+        would only run into the deadline."""
+        for endpoint in self.answered_now():
+            if not self._last[endpoint].leader:  # type: ignore[union-attr]
+                continue
+            try:
+                answer = await self.client.alarms(endpoint)
+            except EtcdError:
+                continue
+            return tuple((a.memberID, pb.AlarmType.Name(a.alarm)) for a in answer.alarms)
         return ()
 
 

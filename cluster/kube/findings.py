@@ -174,6 +174,7 @@ def _daemonset_finding(view: KubeView, ds: KubeDaemonSet, finding_id: str, next_
         if len(unready) == 1
         else kubectl(view, "-n", ds.namespace, "get", "pods", "-o", "wide", "-l", ds.label_selector)
     )
+    restartable = len(unready) == 1 and unready[0].node
     return Finding(
         id=finding_id,
         severity=Severity.ERROR,
@@ -182,6 +183,8 @@ def _daemonset_finding(view: KubeView, ds: KubeDaemonSet, finding_id: str, next_
         evidence=evidence,
         next=next_,
         command=command,
+        action="restart-ds-pod" if restartable else None,
+        action_target=f"{unready[0].node}/{ds.name}" if restartable else None,
     )
 
 

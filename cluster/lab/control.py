@@ -36,7 +36,12 @@ from cluster.lab.layout import (
     find_etcd,
 )
 from cluster.lab.manifests import render_manifests, write_manifests
-from cluster.lab.scenarios import apply_scenarios, check_scenarios, stopped_nodes
+from cluster.lab.scenarios import (
+    apply_scenarios,
+    check_scenarios,
+    stage_running_scenarios,
+    stopped_nodes,
+)
 
 DEFAULT_UP_TIMEOUT = 60.0
 DOWN_TIMEOUT = 20.0
@@ -205,7 +210,8 @@ def lab_up(
 ) -> LabSpec:
     """Starts the lab in `root` (creating it unless it exists) and waits until etcd is healthy.
 
-    `scenarios` are staged when the lab is created; members they stop are not waited for.
+    `scenarios` are staged when the lab is created (those needing a running cluster once it is
+    healthy); members they stop are not waited for.
     """
     paths = LabPaths(root.resolve())
     running = paths.daemon_pid()
@@ -216,7 +222,8 @@ def lab_up(
     # Held from choosing addresses until the members listen, so two labs started at the same
     # time (parallel test runs) never pick the same loopback block.
     with _address_lock():
-        spec = paths.load_spec() if paths.spec.exists() else create_lab(paths, nodes, scenarios)
+        created = not paths.spec.exists()
+        spec = create_lab(paths, nodes, scenarios) if created else paths.load_spec()
         if scenarios and set(scenarios) != set(spec.scenarios):
             raise LabError(
                 f"scenarios are staged when a lab is created: use a new --dir, not {root}"
@@ -224,6 +231,8 @@ def lab_up(
         pid = start_daemon(paths, owner=owner, remove_dir=remove_dir)
         try:
             asyncio.run(wait_healthy(paths, spec, timeout, pid))
+            if created:
+                asyncio.run(stage_running_scenarios(spec, tls_of(paths)))
         except BaseException:
             _terminate(pid)
             raise
@@ -267,6 +276,7 @@ async def wait_healthy(
             )
             await asyncio.sleep(0.2)
     finally:
+        source.cancel_pending()
         await client.close()
     raise LabError(f"the lab did not become healthy within {timeout:g} s: {last}")
 

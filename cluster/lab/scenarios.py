@@ -13,14 +13,18 @@ import datetime as dt
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from cryptography import x509
 
-from cluster.lab import pki
+from cluster.config import TlsFiles
+from cluster.etcd.client import EtcdClient
+from cluster.lab import pki, running_scenarios
 from cluster.lab.layout import LabError, LabPaths, LabSpec
+from cluster.lab.sshd import drill_file
 from cluster.nodes.parse import describe_certificate
 
 MOVED_SUFFIX = "20230310"  # the runbook's date, so the restore commands read like the runbook
@@ -30,6 +34,7 @@ CILIUM_CONFLIST = {
     "plugins": [{"type": "cilium-cni", "enable-debug": False, "log-file": "/var/run/cilium.log"}],
 }
 HUGE_FILE_BYTES = 50 * 1000 * 1000
+TINY_QUOTA = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,28 @@ class Scenario:
     apply: Callable[[LabPaths, LabSpec], None]
     min_nodes: int = 1
     stops: Callable[[LabSpec], tuple[str, ...]] = lambda spec: ()
+    # Staged through etcd's API once the lab is healthy (cluster/lab/running_scenarios.py).
+    on_running: Callable[[EtcdClient, LabSpec], Awaitable[object]] | None = None
+
+
+def _nothing_on_disk(paths: LabPaths, spec: LabSpec) -> None:
+    """For scenarios staged only once the cluster runs."""
+
+
+def _unstarted_member(learner: bool) -> Callable[[EtcdClient, LabSpec], Awaitable[int]]:
+    def stage(client: EtcdClient, spec: LabSpec) -> Awaitable[int]:
+        return running_scenarios.add_unstarted_member(client, spec, learner=learner)
+
+    return stage
+
+
+def _tiny_quota(paths: LabPaths, spec: LabSpec) -> None:
+    """Every member runs with a 1 MiB backend quota (etcd's default is 2 GiB)."""
+    for node in spec.nodes:
+        manifest = paths.manifests(node.name) / "etcd.yaml"
+        pod = yaml.safe_load(manifest.read_text())
+        pod["spec"]["containers"][0]["command"].append(f"--quota-backend-bytes={TINY_QUOTA}")
+        manifest.write_text(yaml.safe_dump(pod, sort_keys=False))
 
 
 def _first(spec: LabSpec) -> str:
@@ -147,6 +174,18 @@ def _bad_files(paths: LabPaths, spec: LabSpec) -> None:
     (paths.manifests(node) / "kube-vip.yaml").write_text("apiVersion: v1\nkind: Pod\nspec: [\n")
 
 
+def _drill(**shifts: float) -> Callable[[LabPaths, LabSpec], None]:
+    """A simulated incident: the last node's SSH answers (`date`, `df`) are shifted, its files
+    and clock are not (the lab has no kernel of its own per node to skew or fill)."""
+
+    def apply(paths: LabPaths, spec: LabSpec) -> None:
+        drill = drill_file(paths, _last(spec))
+        drill.parent.mkdir(parents=True, exist_ok=True)
+        drill.write_text(json.dumps(shifts))
+
+    return apply
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -205,6 +244,46 @@ SCENARIOS: dict[str, Scenario] = {
             "broken YAML in manifests/",
             _bad_files,
         ),
+        Scenario(
+            "stale-member",
+            "a voting member added (MemberAdd) whose node never starts: 4 voting, 3 healthy",
+            _nothing_on_disk,
+            on_running=_unstarted_member(learner=False),
+        ),
+        Scenario(
+            "learner",
+            "a learner added whose node never starts, left unpromoted",
+            _nothing_on_disk,
+            on_running=_unstarted_member(learner=True),
+        ),
+        Scenario(
+            "db-divergence",
+            "8 MB written, deleted and compacted, then one follower defragmented, not the others",
+            _nothing_on_disk,
+            min_nodes=2,
+            on_running=running_scenarios.fragment_one_member,
+        ),
+        Scenario(
+            "alarm",
+            f"members run with --quota-backend-bytes={TINY_QUOTA}; writes fill it: NOSPACE",
+            _tiny_quota,
+            on_running=running_scenarios.fill_to_nospace,
+        ),
+        Scenario(
+            "clock-skew",
+            "SIMULATED: the last node's `date` answers 45 s ahead (its clock is not changed)",
+            _drill(clock_offset=45.0),
+        ),
+        Scenario(
+            "port-conflict",
+            "SIMULATED: the last node's `ss` shows docker-proxy holding 6443 (a hostPort mapping)",
+            _drill(port_conflict=6443),
+        ),
+        Scenario(
+            "disk-pressure",
+            "SIMULATED: the last node's `df` answers 97 % full (no disk is filled)",
+            _drill(disk_percent=97.0),
+        ),
     )
 }
 
@@ -230,6 +309,18 @@ def check_scenarios(spec: LabSpec) -> None:
             f"scenarios {', '.join(spec.scenarios)} together stop {', '.join(sorted(down))}: "
             f"that leaves no etcd quorum; use more --nodes"
         )
+
+
+async def stage_running_scenarios(spec: LabSpec, tls: TlsFiles) -> None:
+    """The second half of the spec's scenarios, on the healthy lab (see running_scenarios)."""
+    stages = [SCENARIOS[n].on_running for n in dict.fromkeys(spec.scenarios)]
+    client = EtcdClient(tls, timeout=5.0)
+    try:
+        for stage in stages:
+            if stage is not None:
+                await stage(client, spec)
+    finally:
+        await client.close()
 
 
 def apply_scenarios(paths: LabPaths, spec: LabSpec) -> None:

@@ -7,14 +7,17 @@ node's own files (the lab has no separate kernel per node to ask).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
+import shutil
 import time
 from pathlib import Path
 
 import asyncssh
 
 from cluster.lab.layout import LabNode, LabPaths
+from cluster.nodes.parse import SIMULATED_MARK
 
 
 def _make_sftp_factory(root: Path) -> type[asyncssh.SFTPServer]:
@@ -25,12 +28,70 @@ def _make_sftp_factory(root: Path) -> type[asyncssh.SFTPServer]:
     return NodeSFTP
 
 
+def drill_file(paths: LabPaths, node: str) -> Path:
+    """A drill's shifts for one node's answers, e.g. {"clock_offset": 45, "disk_percent": 97}.
+
+    Kept outside the node root: a drill changes what the node *says*, not the node's files."""
+    return paths.root / "drills" / f"{node}.json"
+
+
+def _drill(paths: LabPaths, node: str) -> dict[str, float]:
+    try:
+        raw = json.loads(drill_file(paths, node).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {k: float(v) for k, v in raw.items() if isinstance(v, int | float)}
+
+
+def _df(root: Path, path: str, disk_percent: float | None) -> tuple[str, int]:
+    """`df -P PATH` from the node root's real filesystem, or a drill's fill level (marked)."""
+    target = root / path.lstrip("/")
+    if not target.exists():
+        return f"df: {path}: No such file or directory\n", 1
+    usage = shutil.disk_usage(target)
+    size, used, available = usage.total // 1024, usage.used // 1024, usage.free // 1024
+    percent = -(-used * 100 // (used + available)) if used + available else 0  # as df rounds
+    mark = ""
+    if disk_percent is not None:
+        percent, mark = round(disk_percent), f"{SIMULATED_MARK}\n"
+        used, available = size * percent // 100, size - size * percent // 100
+    return (
+        "Filesystem     1024-blocks      Used Available Capacity Mounted on\n"
+        f"labfs {size} {used} {available} {percent}% /\n{mark}"
+    ), 0
+
+
+def _ss(node: LabNode, paths: LabPaths, conflict: float | None) -> str:
+    """The node's listening etcd ports from the lab kubelet's state; a drill adds a stranger
+    (docker-proxy, as a hostPort mapping would) on a control-plane port."""
+    try:
+        pods = json.loads(paths.kubelet_state(node.name).read_text())["pods"]
+    except (FileNotFoundError, ValueError, KeyError):
+        pods = []
+    lines = []
+    for pod in pods:
+        if pod.get("component") == "etcd" and pod.get("state") == "running":
+            for url in (node.client_url, node.peer_url):
+                lines.append(f"{url.removeprefix('https://')} etcd {pod.get('pid')}")
+    if conflict is not None:
+        lines.append(f"0.0.0.0:{int(conflict)} docker-proxy 4242")
+    return "".join(
+        f'LISTEN 0 4096 {local} 0.0.0.0:* users:(("{name}",pid={pid},fd=3))\n'
+        for local, name, pid in (line.split() for line in lines)
+    )
+
+
 def _command_output(node: LabNode, paths: LabPaths, command: str) -> tuple[str, int]:
     argv = shlex.split(command)
+    drill = _drill(paths, node.name)
     if argv == ["hostname"]:
         return node.name + "\n", 0
     if argv[:1] == ["date"] and argv[1:] in ([], ["+%s.%N"]):
-        return f"{time.time():.9f}\n", 0
+        return f"{time.time() + drill.get('clock_offset', 0.0):.9f}\n", 0
+    if argv == ["ss", "-Hltnp"]:
+        return _ss(node, paths, drill.get("port_conflict")), 0
+    if argv[:2] == ["df", "-P"] and len(argv) == 3:
+        return _df(paths.node_root(node.name), argv[2], drill.get("disk_percent"))
     if argv == ["ip", "-o", "addr", "show"]:
         return (
             f"1: lo    inet 127.0.0.1/8 scope host lo\n"
@@ -49,6 +110,13 @@ async def start_sshd(node: LabNode, paths: LabPaths) -> asyncssh.SSHAcceptor:
     root = paths.node_root(node.name)
 
     async def handle(process: asyncssh.SSHServerProcess) -> None:
+        # Fault drills: {"answer_delay": S} answers every command S seconds late (a node
+        # that answers slowly); {"drop_connection": 1} cuts the link instead (sshd killed).
+        drill = _drill(paths, node.name)
+        if drill.get("drop_connection"):
+            process.channel.get_connection().abort()
+            return
+        await asyncio.sleep(drill.get("answer_delay", 0.0))
         output, status = _command_output(node, paths, process.command or "")
         (process.stdout if status == 0 else process.stderr).write(output)
         process.exit(status)

@@ -70,11 +70,16 @@ class NodeError(Exception):
 
 @dataclass(frozen=True)
 class DirEntry:
-    """A directory entry; `kind` is "file", "dir", "symlink" or "other" (not followed)."""
+    """A directory entry; `kind` is "file", "dir", "symlink" or "other" (not followed).
+
+    `mtime` (seconds since the epoch, node clock) lets a refresh skip re-reading a file whose
+    size and modification time are unchanged.
+    """
 
     name: str
     kind: str
     size: int | None = None
+    mtime: float | None = None
 
 
 @dataclass(frozen=True)

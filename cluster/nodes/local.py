@@ -91,7 +91,9 @@ class LocalNodeAccess(NodeAccess):
             with os.scandir(self._path(path)) as found:
                 for item in found:
                     info = item.stat(follow_symlinks=False)
-                    entries.append(DirEntry(item.name, entry_kind(info.st_mode), info.st_size))
+                    entries.append(
+                        DirEntry(item.name, entry_kind(info.st_mode), info.st_size, info.st_mtime)
+                    )
             return tuple(sorted(entries, key=lambda e: e.name))
 
         return await self._call("list", path, scan)
@@ -102,7 +104,7 @@ class LocalNodeAccess(NodeAccess):
                 info = self._path(path).lstat()
             except FileNotFoundError:
                 return None
-            return DirEntry(Path(path).name, entry_kind(info.st_mode), info.st_size)
+            return DirEntry(Path(path).name, entry_kind(info.st_mode), info.st_size, info.st_mtime)
 
         return await self._call("stat", path, lstat)
 

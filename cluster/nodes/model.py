@@ -115,6 +115,30 @@ class CniState:
 
 
 @dataclass(frozen=True)
+class Filesystem:
+    """`df -P` for one path the control plane needs (the etcd data dir, `/`); sizes in KiB.
+
+    `simulated` marks a lab drill's answer, never a real measurement."""
+
+    path: str
+    mount: str
+    size: int
+    used: int
+    percent: float
+    simulated: bool = False
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A listening TCP socket from `ss -Hltnp`; `process` is empty when ss may not say."""
+
+    address: str
+    port: int
+    process: str = ""
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
 class NodeState:
     """One node as collected; `reachable` False means only `error` is meaningful."""
 
@@ -131,3 +155,5 @@ class NodeState:
     certificates: tuple[Certificate, ...] = ()
     cni: CniState = field(default_factory=CniState)
     local: bool = False
+    filesystems: tuple[Filesystem, ...] = ()
+    listeners: tuple[Listener, ...] = ()

@@ -23,7 +23,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cluster.nodes.model import PKI_DIR, Certificate, CniFile
+from cluster.nodes.model import PKI_DIR, Certificate, CniFile, Filesystem, Listener
 
 PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
 CERT_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
@@ -325,10 +325,6 @@ def _cni(base: CniFile, **changes: Any) -> CniFile:
     return CniFile(**{**base.__dict__, **changes})
 
 
-def kubeconfig_server(data: bytes) -> str | None:
-    return parse_kubeconfig(data).server
-
-
 def is_cni_config(name: str) -> bool:
     return name.endswith(CNI_CONFIG_SUFFIXES)
 
@@ -359,3 +355,41 @@ def parse_epoch(text: str) -> float | None:
     except ValueError:
         return None
     return value if 0 < value < 1e11 else None
+
+
+SIMULATED_MARK = "# simulated by a kcockpit lab drill"
+
+
+def parse_df(path: str, text: str) -> Filesystem | None:
+    """The data line of `df -P PATH` (POSIX format, 1024-byte blocks), None if absent.
+
+    A lab drill's answer carries SIMULATED_MARK so it is never mistaken for a measurement."""
+    simulated = SIMULATED_MARK in text
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 6 and fields[4].endswith("%"):
+            try:
+                size, used, percent = int(fields[1]), int(fields[2]), float(fields[4][:-1])
+            except ValueError:
+                continue
+            return Filesystem(path, " ".join(fields[5:]), size, used, percent, simulated)
+    return None
+
+
+SS_PROCESS = re.compile(r'users:\(\("([^"]+)",pid=(\d+)')
+
+
+def parse_ss_listeners(text: str) -> tuple[Listener, ...]:
+    """`ss -Hltnp` lines (state, queues, local address:port, peer, process) as listeners."""
+    listeners = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[0] != "LISTEN":
+            continue
+        address, _, port = fields[3].rpartition(":")
+        if not port.isdigit():
+            continue
+        process = SS_PROCESS.search(line)
+        name, pid = (process.group(1), int(process.group(2))) if process else ("", None)
+        listeners.append(Listener(address, int(port), name, pid))
+    return tuple(listeners)

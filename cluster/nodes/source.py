@@ -4,11 +4,20 @@ Per node the reads fan out too (manifests, pki/, kubeconfigs, net.d and a few co
 one connection concurrently), so a refresh costs about the slowest node's few round trips. A
 node that cannot be reached, or does not finish within its deadline, becomes an unreachable
 `NodeState` carrying the error, and the other nodes' states are current regardless.
+
+A warm refresh re-lists the directories but re-reads only files whose size or modification
+time changed (`FileCache`): on a big cluster the SSH servers would otherwise spend most of a
+refresh sending the same certificates again, and 30 nodes would cost 10x what 3 do. For the
+same reason a node's hostname and addresses are asked again only every `IDENTITY_SECONDS` or
+after the node was unreachable; its clock and the static pods' running state every time.
+Parsing is memoised on the bytes read (YAML and X.509 parsing of unchanged files would otherwise
+be most of a warm refresh's CPU).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import time
@@ -24,6 +33,8 @@ from cluster.nodes.model import (
     Certificate,
     CniFile,
     CniState,
+    Filesystem,
+    Listener,
     ManifestFile,
     NodeState,
     StaticPod,
@@ -34,12 +45,13 @@ from cluster.nodes.parse import (
     build_certificates,
     image_version,
     is_cni_config,
-    kubeconfig_server,
     parse_cni_config,
+    parse_df,
     parse_epoch,
     parse_ip_addresses,
     parse_kubeconfig,
     parse_manifest,
+    parse_ss_listeners,
 )
 from cluster.nodes.pool import NodePool
 
@@ -54,13 +66,53 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_PKI_DEPTH = 4
 # Flags worth a glance per component: where it advertises itself and listens.
 KEY_FLAGS = {
-    "etcd": ("name", "advertise-client-urls", "initial-advertise-peer-urls", "data-dir"),
+    "etcd": (
+        "name",
+        "advertise-client-urls",
+        "initial-advertise-peer-urls",
+        "data-dir",
+        "quota-backend-bytes",
+    ),
     "kube-apiserver": ("advertise-address", "secure-port", "etcd-servers"),
     "kube-controller-manager": ("bind-address", "secure-port"),
     "kube-scheduler": ("bind-address", "secure-port"),
 }
 LAB_PODS_COMMAND = ("kcockpit-lab-pods",)
+DISK_PATHS = ("/var/lib/etcd", "/")
+SS_COMMAND = ("ss", "-Hltnp")
 CRICTL_COMMAND = ("crictl", "ps", "-o", "json")
+# A file modified this recently may change again within its mtime's granularity: read it anyway.
+RACY_SECONDS = 2.0
+IDENTITY_SECONDS = 30.0
+
+Identity = tuple[str | None, tuple[str, ...]]  # hostname, addresses
+
+
+class FileCache:
+    """One node's file contents keyed by path, valid while the listing's size and mtime match."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[int, float, bytes]] = {}
+        self.clock_offset = 0.0  # node clock minus ours, from the last clock probe
+
+    def _trusted(self, entry: DirEntry | None) -> DirEntry | None:
+        if entry is None or entry.kind != "file" or entry.size is None or entry.mtime is None:
+            return None  # symlinks' targets can change behind an unchanged link
+        node_now = time.time() + self.clock_offset
+        return entry if entry.mtime < node_now - RACY_SECONDS else None
+
+    async def read(self, access: NodeAccess, path: str, entry: DirEntry | None = None) -> FileRead:
+        trusted = self._trusted(entry)
+        if trusted is not None:
+            cached = self._entries.get(path)
+            if cached is not None and cached[:2] == (trusted.size, trusted.mtime):
+                return cached[2]
+        content = await _read(access, path)
+        if trusted is not None and isinstance(content, bytes):
+            self._entries[path] = (trusted.size or 0, trusted.mtime or 0.0, content)
+        else:
+            self._entries.pop(path, None)
+        return content
 
 
 class NodeSource:
@@ -69,6 +121,8 @@ class NodeSource:
     def __init__(self, pool: NodePool) -> None:
         self.pool = pool
         self._pod_probe: dict[str, tuple[str, ...]] = {}
+        self._files: dict[str, FileCache] = {}
+        self._identities: dict[str, tuple[float, Identity]] = {}  # name -> (asked at, answer)
 
     async def collect(self) -> tuple[NodeState, ...]:
         return tuple(await asyncio.gather(*(self.collect_node(a) for a in self.pool)))
@@ -81,18 +135,24 @@ class NodeSource:
             error = f"{access.name}: node did not answer within {deadline:g} s"
         except NodeError as exc:
             error = str(exc)
+        self._identities.pop(access.name, None)  # it may come back as another machine
         return NodeState(access.name, access.address, reachable=False, error=error)
 
     async def _read_node(self, access: NodeAccess) -> NodeState:
         await access.connect()
+        files = self._files.setdefault(access.name, FileCache())
         kubernetes_dir = await access.list_dir(KUBERNETES_DIR)
-        identity, pods, certificates, cni = await asyncio.gather(
+        identity, pods, certificates, cni, filesystems, listeners = await asyncio.gather(
             self._identity(access),
-            self._static_pods(access, kubernetes_dir),
-            _certificates(access, {e.name for e in kubernetes_dir}),
-            _cni(access),
+            self._static_pods(access, kubernetes_dir, files),
+            _certificates(access, {e.name: e for e in kubernetes_dir}, files),
+            _cni(access, files),
+            _filesystems(access),
+            _listeners(access),
         )
         hostname, addresses, offset = identity
+        if offset is not None:
+            files.clock_offset = offset
         static_pods, extras, manifests_dir = pods
         return NodeState(
             name=access.name,
@@ -107,28 +167,35 @@ class NodeSource:
             certificates=certificates,
             cni=cni,
             local=access.local,
+            filesystems=filesystems,
+            listeners=listeners,
         )
 
     async def _identity(
         self, access: NodeAccess
     ) -> tuple[str | None, tuple[str, ...], float | None]:
-        started = time.time()
-        hostname, ip, date = await asyncio.gather(
-            access.run(["hostname"]),
-            access.run(["ip", "-o", "addr", "show"]),
-            access.run(["date", "+%s.%N"]),
+        (hostname, addresses), offset = await asyncio.gather(
+            self._names(access), _clock_offset(access)
         )
-        finished = time.time()
-        node_time = parse_epoch(date.stdout) if date.ok else None
-        offset = node_time - (started + finished) / 2 if node_time is not None else None
+        return hostname, addresses, offset
+
+    async def _names(self, access: NodeAccess) -> Identity:
+        asked_at, identity = self._identities.get(access.name, (0.0, None))
+        if identity is not None and time.monotonic() - asked_at < IDENTITY_SECONDS:
+            return identity
+        hostname, ip = await asyncio.gather(
+            access.run(["hostname"]), access.run(["ip", "-o", "addr", "show"])
+        )
         addresses = parse_ip_addresses(ip.stdout) if ip.ok else ()
         if _is_ip(access.address):
             addresses = tuple(dict.fromkeys((access.address, *addresses)))
         name = hostname.stdout.strip() if hostname.ok else None
-        return name or None, addresses, offset
+        identity = (name or None, addresses)
+        self._identities[access.name] = (time.monotonic(), identity)
+        return identity
 
     async def _static_pods(
-        self, access: NodeAccess, kubernetes_dir: Iterable[DirEntry]
+        self, access: NodeAccess, kubernetes_dir: Iterable[DirEntry], cache: FileCache
     ) -> tuple[tuple[StaticPod, ...], tuple[ManifestFile, ...], bool]:
         entries = {e.name: e for e in kubernetes_dir}
         manifests_dir = entries.get("manifests") is not None and entries["manifests"].kind == "dir"
@@ -143,10 +210,10 @@ class NodeSource:
             else []
         )
         reads = await asyncio.gather(
-            *(_read(access, f"{MANIFESTS_DIR}/{e.name}") for e in files if e.kind != "dir")
+            *(cache.read(access, f"{MANIFESTS_DIR}/{e.name}", e) for e in files if e.kind != "dir")
         )
         parsed = {
-            e.name: (parse_manifest(data) if isinstance(data, bytes) else Manifest(error=data))
+            e.name: (_manifest(data) if isinstance(data, bytes) else Manifest(error=data))
             for e, data in zip((e for e in files if e.kind != "dir"), reads, strict=True)
         }
         sibling_files = await asyncio.gather(
@@ -189,6 +256,29 @@ class NodeSource:
                 return _crictl(result.stdout) if probe == CRICTL_COMMAND else _lab(result.stdout)
             reasons.append((result.stderr or result.stdout).strip()[:100] or probe[0])
         return {"": (None, f"unknown: {reasons[0]}")}
+
+
+# Parsers are pure and their results immutable, so unchanged bytes need parsing once.
+_manifest = functools.lru_cache(maxsize=1024)(parse_manifest)
+_kubeconfig = functools.lru_cache(maxsize=1024)(parse_kubeconfig)
+
+
+@functools.lru_cache(maxsize=256)
+def _certificate_set(
+    pki: tuple[tuple[str, FileRead], ...],
+    kubeconfigs: tuple[tuple[str, FileRead], ...],
+    referenced: tuple[tuple[str, FileRead], ...],
+) -> tuple[Certificate, ...]:
+    return build_certificates(dict(pki), dict(kubeconfigs), dict(referenced))
+
+
+async def _clock_offset(access: NodeAccess) -> float | None:
+    """Node clock minus ours, taking the middle of the round trip as the moment it answered."""
+    started = time.time()
+    date = await access.run(["date", "+%s.%N"])
+    finished = time.time()
+    node_time = parse_epoch(date.stdout) if date.ok else None
+    return node_time - (started + finished) / 2 if node_time is not None else None
 
 
 def _static_pod(
@@ -261,7 +351,8 @@ def _crictl(stdout: str) -> RunningStates:
         return {"": (None, "unknown: crictl printed no JSON")}
     states: RunningStates = {"": (False, "crictl: no running container")}
     for container in containers:
-        name = str((container.get("metadata") or {}).get("name", ""))
+        metadata = container.get("metadata")
+        name = str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
         if container.get("state") == "CONTAINER_RUNNING":
             states[name] = (True, "crictl: container running")
     return states
@@ -292,64 +383,90 @@ async def _read(access: NodeAccess, path: str) -> FileRead:
         return str(exc).removeprefix(f"{path}: ")  # the row or finding names the file already
 
 
-async def _walk(access: NodeAccess, directory: str, depth: int = 0) -> list[str]:
+async def _walk(access: NodeAccess, directory: str, depth: int = 0) -> dict[str, DirEntry]:
     """Certificate files below `directory`; symlinked directories are not followed (loops)."""
-    found: list[str] = []
+    found: dict[str, DirEntry] = {}
     for entry in await access.list_dir(directory):
         path = f"{directory}/{entry.name}"
         if entry.kind == "dir" and depth < MAX_PKI_DEPTH:
-            found += await _walk(access, path, depth + 1)
+            found |= await _walk(access, path, depth + 1)
         elif entry.kind in ("file", "symlink") and entry.name.endswith(".crt"):
-            found.append(path)
+            found[path] = entry
     return found
 
 
 async def _certificates(
-    access: NodeAccess, kubernetes_entries: set[str]
+    access: NodeAccess, kubernetes_entries: dict[str, DirEntry], cache: FileCache
 ) -> tuple[Certificate, ...]:
     try:
-        paths = await _walk(access, PKI_DIR) if "pki" in kubernetes_entries else []
+        listed = await _walk(access, PKI_DIR) if "pki" in kubernetes_entries else {}
     except NodeError as exc:
         if exc.connection:
             raise
-        paths = []
-    kubeconfig_paths = [f"{KUBERNETES_DIR}/{n}" for n in KUBECONFIGS if n in kubernetes_entries]
-    contents = await asyncio.gather(*(_read(access, p) for p in [*paths, *kubeconfig_paths]))
+        listed = {}
+    paths = list(listed)
+    kubeconfigs_listed = {
+        f"{KUBERNETES_DIR}/{n}": kubernetes_entries[n]
+        for n in KUBECONFIGS
+        if n in kubernetes_entries
+    }
+    kubeconfig_paths = list(kubeconfigs_listed)
+    contents = await asyncio.gather(
+        *(cache.read(access, p, e) for p, e in (listed | kubeconfigs_listed).items())
+    )
     pki = dict(zip(paths, contents[: len(paths)], strict=True))
     kubeconfigs = dict(zip(kubeconfig_paths, contents[len(paths) :], strict=True))
     wanted = {
         ref
         for content in kubeconfigs.values()
-        if isinstance(content, bytes) and (ref := parse_kubeconfig(content).cert_path)
+        if isinstance(content, bytes) and (ref := _kubeconfig(content).cert_path)
     }
     referenced = dict(
         zip(wanted, await asyncio.gather(*(_read(access, p) for p in wanted)), strict=True)
     )
-    return build_certificates(pki, kubeconfigs, referenced)
+    return _certificate_set(
+        tuple(pki.items()), tuple(kubeconfigs.items()), tuple(referenced.items())
+    )
 
 
-async def _cni(access: NodeAccess) -> CniState:
+async def _listeners(access: NodeAccess) -> tuple[Listener, ...]:
+    """Who holds which TCP port (process names need root on a real node; without them the
+    port-conflict rule stays silent rather than guess)."""
+    answer = await access.run(list(SS_COMMAND))
+    return parse_ss_listeners(answer.stdout) if answer.ok else ()
+
+
+async def _filesystems(access: NodeAccess) -> tuple[Filesystem, ...]:
+    """Fill levels of the paths the control plane lives on (missing paths are skipped)."""
+    answers = await asyncio.gather(*(access.run(["df", "-P", p]) for p in DISK_PATHS))
+    found = (parse_df(path, a.stdout) for path, a in zip(DISK_PATHS, answers, strict=True))
+    return tuple(fs for fs in found if fs is not None)
+
+
+async def _cni(access: NodeAccess, cache: FileCache) -> CniState:
     try:
         entries = await access.list_dir(CNI_DIR)
     except NodeError as exc:
         if exc.connection:
             raise
         return CniState(error=str(exc))
-    return CniState(files=tuple(await asyncio.gather(*(_cni_file(access, e) for e in entries))))
+    return CniState(
+        files=tuple(await asyncio.gather(*(_cni_file(access, e, cache) for e in entries)))
+    )
 
 
-async def _cni_file(access: NodeAccess, entry: DirEntry) -> CniFile:
+async def _cni_file(access: NodeAccess, entry: DirEntry, cache: FileCache) -> CniFile:
     path = f"{CNI_DIR}/{entry.name}"
     if is_cni_config(entry.name):
         if entry.kind == "dir":
             return CniFile(entry.name, entry.kind, entry.size, is_config=True, error="a directory")
-        content = await _read(access, path)
+        content = await cache.read(access, path, entry)
         if isinstance(content, str):
             return CniFile(entry.name, entry.kind, entry.size, is_config=True, error=content)
         return parse_cni_config(entry.name, content, entry.kind, entry.size)
     if "kubeconfig" in entry.name and entry.kind != "dir":
-        content = await _read(access, path)
-        server = kubeconfig_server(content) if isinstance(content, bytes) else None
+        content = await cache.read(access, path, entry)
+        server = _kubeconfig(content).server if isinstance(content, bytes) else None
         error = content if isinstance(content, str) else None
         return CniFile(entry.name, entry.kind, entry.size, server=server, error=error)
     return CniFile(entry.name, entry.kind, entry.size)

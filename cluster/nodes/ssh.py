@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncssh
+from asyncssh.encryption import get_default_encryption_algs
 
 from cluster.config import NodeConfig
 from cluster.nodes.access import (
@@ -38,6 +39,13 @@ from cluster.nodes.local import entry_kind
 T = TypeVar("T")
 KEEPALIVE_SECONDS = 10.0
 USER_KNOWN_HOSTS = Path("~/.ssh/known_hosts").expanduser()
+# AES-GCM first: one AEAD call per packet, where asyncssh's ChaCha20 builds two cipher contexts
+# per packet (a third of a warm refresh's client CPU). The defaults stay as fallbacks.
+ENCRYPTION_PREFERENCE = [
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    *(a.decode() for a in get_default_encryption_algs() if b"gcm" not in a),
+]
 
 SFTP_KINDS = {
     asyncssh.FX_NO_SUCH_FILE: ErrorKind.NOT_FOUND,
@@ -112,6 +120,7 @@ class SshNodeAccess(NodeAccess):
                 self.address,
                 keepalive_interval=KEEPALIVE_SECONDS,
                 keepalive_count_max=2,
+                encryption_algs=ENCRYPTION_PREFERENCE,
                 **self._options(),
             )
         except asyncssh.HostKeyNotVerifiable as exc:
@@ -192,7 +201,7 @@ class SshNodeAccess(NodeAccess):
         sftp = await self._sftp_client()
         names = await self._sftp_call("list", path, sftp.readdir(path))
         entries = (
-            DirEntry(str(n.filename), _kind(n.attrs), n.attrs.size)
+            DirEntry(str(n.filename), _kind(n.attrs), n.attrs.size, _mtime(n.attrs))
             for n in names
             if n.filename not in (".", "..")
         )
@@ -206,7 +215,9 @@ class SshNodeAccess(NodeAccess):
             if exc.kind is ErrorKind.NOT_FOUND:
                 return None
             raise
-        return DirEntry(path.rstrip("/").rpartition("/")[2], _kind(attrs), attrs.size)
+        return DirEntry(
+            path.rstrip("/").rpartition("/")[2], _kind(attrs), attrs.size, _mtime(attrs)
+        )
 
     async def read_file(self, path: str, limit: int = MAX_READ_BYTES) -> bytes:
         sftp = await self._sftp_client()
@@ -217,7 +228,11 @@ class SshNodeAccess(NodeAccess):
                 size = (await handle.stat()).size
                 if size is not None and size > limit:
                     raise too_large(path, size, limit)
-                data = await handle.read(limit + 1)
+                # Ask for what stat promised plus one byte: asyncssh splits a read into
+                # parallel block requests, so asking for `limit` each time would send dozens.
+                data = await handle.read(size + 1) if size is not None else b""
+                if size is None or len(data) > size:  # size unknown, or it grew since stat
+                    data = await handle.read(limit + 1, 0)
             finally:
                 with contextlib.suppress(asyncssh.Error, OSError):  # a link lost mid-read
                     await handle.close()
@@ -267,6 +282,12 @@ def _kind(attrs: asyncssh.SFTPAttrs) -> str:
     if attrs.permissions is None:
         return "other"
     return entry_kind(stat_module.S_IFMT(attrs.permissions))
+
+
+def _mtime(attrs: asyncssh.SFTPAttrs) -> float | None:
+    if attrs.mtime is None:
+        return None
+    return attrs.mtime + (attrs.mtime_ns or 0) / 1e9  # asyncssh splits seconds and nanoseconds
 
 
 def _bytes(output: object) -> bytes:

@@ -1,0 +1,77 @@
+"""Runs the cockpit headless on a config and reports, as one JSON line, what an operator feels:
+when the first complete screen was up (wall clock, for the parent to subtract its launch time),
+then the CPU share and RSS growth of the idle cockpit over a window of refreshes.
+
+Used by bench/run_all.py in a child process so the launch includes interpreter start and every
+import. Usage: python bench/app_probe.py CONFIG [--window SECONDS] [--refresh SECONDS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cluster.config import load_config
+from tui.app import CockpitApp
+
+POLL_SECONDS = 0.01
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def probe(config_path: Path, window: float, refresh: float) -> dict[str, float]:
+    app = CockpitApp(load_config(config_path), refresh=refresh)
+    figures: dict[str, float] = {}
+
+    async def measure() -> None:
+        while app.refresh_count < 1:  # the first snapshot fills every pane
+            await asyncio.sleep(POLL_SECONDS)
+        figures["first_screen_at"] = time.time()
+        await asyncio.sleep(2 * refresh)  # settle: caches, channels, first findings
+        cpu, rss, started, refreshes = (
+            cpu_seconds(),
+            rss_bytes(),
+            time.monotonic(),
+            app.refresh_count,
+        )
+        await asyncio.sleep(window)
+        elapsed = time.monotonic() - started
+        figures["cpu_percent"] = 100 * (cpu_seconds() - cpu) / elapsed
+        figures["rss_start"] = rss
+        figures["rss_end"] = rss_bytes()
+        figures["refreshes"] = app.refresh_count - refreshes
+        app.exit()
+
+    watcher = asyncio.create_task(measure())
+    await app.run_async(headless=True, size=(160, 40))
+    await watcher
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("config", type=Path)
+    parser.add_argument("--window", type=float, default=60.0)
+    parser.add_argument("--refresh", type=float, default=1.0)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(probe(args.config, args.window, args.refresh))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""Prints every performance figure of issue 7 beside its target, one per line, then `N passed,
+M failed`. Not run in CI (CI runs the tests); run by hand, on an otherwise quiet machine if you can.
+
+Each comparison is measured in this one run, alternating its two sides sample by sample, so the
+load other processes put on a shared machine hits both sides alike. Labs: a 3-node one (plus 27
+SSH-only nodes for the fan-out figure) and a 7-node one whose nodes are padded to 40
+certificates and 10 CNI files each for the key-press figure.
+Usage: python bench/run_all.py [--quick] [--runs N] [--window SECONDS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fanout import farm_nodes, start_farm
+from refresh import etcdctl_ms
+
+from cluster.config import Config, load_config
+from cluster.etcd.client import EtcdClient
+from cluster.etcd.source import EtcdSource
+from cluster.lab.control import lab_down, lab_up
+from cluster.lab.layout import LabPaths
+from cluster.nodes.pool import NodePool
+from cluster.nodes.source import NodeSource
+
+PROJECT = Path(__file__).resolve().parents[1]
+CERTS_PER_NODE = 40
+CNI_FILES_PER_NODE = 10
+KEY_LATENCY_TARGET_MS = 50.0
+
+
+@dataclasses.dataclass
+class Figure:
+    name: str
+    value: str
+    target: str
+    passed: bool
+
+    def line(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'}  {self.name}: {self.value}  (target {self.target})"
+
+
+class Refresher:
+    """etcd and/or nodes of one config, connections kept open, as the cockpit keeps them."""
+
+    def __init__(self, config: Config, etcd: bool = True) -> None:
+        self.client = EtcdClient(config.etcd.tls, config.etcd.timeout)
+        self.etcd = EtcdSource(self.client, config.etcd.endpoints) if etcd else None
+        self.pool = NodePool(config)
+        self.nodes = NodeSource(self.pool)
+
+    async def refresh(self) -> None:
+        nodes, *etcd = await asyncio.gather(
+            self.nodes.collect(), *([self.etcd.collect()] if self.etcd else [])
+        )
+        unreachable = [n.error for n in nodes if not n.reachable]
+        unreachable += [m.error for cluster in etcd for m in cluster.members if not m.reachable]
+        assert not unreachable, unreachable
+
+    async def close(self) -> None:
+        await asyncio.gather(self.client.close(), self.pool.close())
+
+
+async def alternate(
+    first: Callable[[], Awaitable[None]], second: Callable[[], Awaitable[None]], runs: int
+) -> tuple[float, float]:
+    """Median milliseconds of each, sampled in turns after two warm-up rounds."""
+    samples: tuple[list[float], list[float]] = ([], [])
+    for round_ in range(runs + 2):
+        for call, into in ((first, samples[0]), (second, samples[1])):
+            started = time.perf_counter()
+            await call()
+            if round_ >= 2:
+                into.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples[0]), statistics.median(samples[1])
+
+
+async def refresh_ratios(
+    small: Config, large: Config, runs: int, etcd: bool
+) -> tuple[float, float]:
+    a, b = Refresher(small, etcd), Refresher(large, etcd)
+    try:
+        return await alternate(a.refresh, b.refresh, runs)
+    finally:
+        await asyncio.gather(a.close(), b.close())
+
+
+async def etcd_and_nodes_ms(config: Config, runs: int) -> float:
+    refresher = Refresher(config)
+    try:
+        for _ in range(2):
+            await refresher.refresh()  # warm: channels, connections, file cache
+        samples = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            await refresher.refresh()
+            samples.append((time.perf_counter() - started) * 1000)
+        return statistics.median(samples)
+    finally:
+        await refresher.close()
+
+
+def pad_nodes(paths: LabPaths) -> None:
+    """Gives every node CERTS_PER_NODE certificates and CNI_FILES_PER_NODE CNI files."""
+    for node in paths.load_spec().nodes:
+        root = paths.node_root(node.name)
+        pki = root / "etc/kubernetes/pki"
+        certs = list(pki.rglob("*.crt"))
+        extra = pki / "extra"
+        extra.mkdir(exist_ok=True)
+        for i in range(CERTS_PER_NODE - len(certs)):
+            shutil.copy(certs[i % len(certs)], extra / f"copy-{i:02d}.crt")
+        net_d = root / "etc/cni/net.d"
+        present = list(net_d.iterdir())
+        for i in range(CNI_FILES_PER_NODE - len(present)):
+            (net_d / f"{90 + i}-bench.conf").write_text(
+                json.dumps({"cniVersion": "1.0.0", "name": f"bench-{i}", "type": "bridge"})
+            )
+
+
+def median_process_ms(argv: list[str], runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True, cwd=PROJECT)
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def app_probe(config: Path, window: float) -> tuple[float, dict[str, float]]:
+    """(ms from launch to first complete screen, the probe's idle figures)."""
+    launched = time.time()
+    result = subprocess.run(
+        [sys.executable, str(PROJECT / "bench/app_probe.py"), str(config), "--window", str(window)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    return (figures["first_screen_at"] - launched) * 1000, figures
+
+
+async def key_latencies_ms(config: Config, presses: int) -> list[float]:
+    """Key press to repainted screen, switching panes and moving through rows, while the
+    cockpit keeps refreshing the padded 7-node lab."""
+    from tui.app import CockpitApp
+
+    app = CockpitApp(config, refresh=1.0)
+    latencies = []
+    async with app.run_test(size=(180, 50)) as pilot:
+        while app.refresh_count < 1:
+            await pilot.pause(0.05)
+        keys = ["2", "down", "down", "3", "down", "end", "home", "4", "down", "6", "1"]
+        for i in range(presses):
+            started = time.perf_counter()
+            await pilot.press(keys[i % len(keys)])
+            await pilot.pause()  # until the screen has been updated
+            latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs, 15 s idle window")
+    parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--window", type=float, default=None, help="idle CPU / RSS seconds")
+    args = parser.parse_args()
+    runs = args.runs or (8 if args.quick else 25)
+    window = args.window or (15.0 if args.quick else 60.0)
+    figures: list[Figure] = []
+
+    def report(figure: Figure) -> None:
+        figures.append(figure)
+        print(figure.line(), flush=True)
+
+    print(f"cpus: {os.cpu_count()}, runs: {runs}, idle window: {window:g} s", flush=True)
+    with tempfile.TemporaryDirectory(prefix="kcockpit-bench-all-") as tmp:
+        root = Path(tmp)
+        lab3, lab7 = LabPaths(root / "lab3"), LabPaths(root / "lab7")
+        farm_process = None
+        try:
+            lab_up(lab3.root, nodes=3)
+            lab_up(lab7.root, nodes=7)
+            pad_nodes(lab7)
+            farm_process, farm = start_farm(root, lab3)
+            small, seven = load_config(lab3.config), load_config(lab7.config)
+            thirty = dataclasses.replace(small, nodes=small.nodes + farm_nodes(farm, lab3))
+
+            full = asyncio.run(etcd_and_nodes_ms(small, runs))
+            theirs = etcdctl_ms(lab3.config, runs)
+            report(
+                Figure(
+                    "steady-state full refresh (etcd + 3 nodes) / etcdctl endpoint status --cluster",
+                    f"{full / theirs:.2f} ({full:.1f} ms vs {theirs:.1f} ms)",
+                    "<= 0.33",
+                    full / theirs <= 1 / 3,
+                )
+            )
+            ms3, ms7 = asyncio.run(refresh_ratios(small, seven, runs, etcd=True))
+            report(
+                Figure(
+                    "full refresh 7-node lab / 3-node lab",
+                    f"{ms7 / ms3:.2f} ({ms7:.1f} ms vs {ms3:.1f} ms)",
+                    "<= 1.2",
+                    ms7 / ms3 <= 1.2,
+                )
+            )
+            ms3, ms30 = asyncio.run(refresh_ratios(small, thirty, runs, etcd=False))
+            report(
+                Figure(
+                    "node refresh 30 SSH nodes / 3 SSH nodes",
+                    f"{ms30 / ms3:.2f} ({ms30:.1f} ms vs {ms3:.1f} ms)",
+                    "<= 1.5",
+                    ms30 / ms3 <= 1.5,
+                )
+            )
+            os.kill(farm_process.pid, signal.SIGTERM)
+            farm_process.wait(timeout=20)
+            farm_process = None
+
+            bare = median_process_ms([sys.executable, "-c", "import textual"], 5)
+            first_screen, idle = app_probe(lab3.config, window)
+            report(
+                Figure(
+                    "launch to first complete screen",
+                    f"{first_screen:.0f} ms (bare `import textual` {bare:.0f} ms)",
+                    f"<= {bare + 600:.0f} ms (import textual + 600 ms)",
+                    first_screen <= bare + 600,
+                )
+            )
+            report(
+                Figure(
+                    f"idle CPU at 1 s refresh, 3-node lab, over {window:g} s",
+                    f"{idle['cpu_percent']:.2f} % of one core ({idle['refreshes']:g} refreshes)",
+                    "<= 2 %",
+                    idle["cpu_percent"] <= 2,
+                )
+            )
+            growth = 100 * (idle["rss_end"] - idle["rss_start"]) / idle["rss_start"]
+            report(
+                Figure(
+                    f"RSS growth over {window:g} s of refreshes",
+                    f"{growth:+.2f} % ({idle['rss_start'] / 2**20:.1f} -> "
+                    f"{idle['rss_end'] / 2**20:.1f} MiB)",
+                    "< 5 % (issue: over 10 min; use --window 600)",
+                    growth < 5,
+                )
+            )
+            latencies = sorted(asyncio.run(key_latencies_ms(seven, 4 * runs)))
+            p90 = latencies[int(0.9 * (len(latencies) - 1))]
+            report(
+                Figure(
+                    f"key press to screen update, 7 nodes x {CERTS_PER_NODE} certs x "
+                    f"{CNI_FILES_PER_NODE} CNI files",
+                    f"p90 {p90:.1f} ms, median {statistics.median(latencies):.1f} ms, "
+                    f"max {latencies[-1]:.1f} ms",
+                    f"p90 < {KEY_LATENCY_TARGET_MS:g} ms",
+                    p90 < KEY_LATENCY_TARGET_MS,
+                )
+            )
+        finally:
+            if farm_process is not None:
+                os.kill(farm_process.pid, signal.SIGTERM)
+                farm_process.wait(timeout=20)
+            for lab in (lab3, lab7):
+                if lab.spec.exists():
+                    lab_down(lab.root)
+    passed = sum(f.passed for f in figures)
+    print(f"{passed} passed, {len(figures) - passed} failed")
+
+
+if __name__ == "__main__":
+    main()

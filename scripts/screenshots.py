@@ -1,0 +1,117 @@
+"""Regenerates screenshots/*.svg: the cockpit on a lab that shows a real incident.
+
+Run with `make screenshots` (not in CI). It starts a 3-node lab with the cni-conflict and
+cert-expiring scenarios, drives the app headless (App.run_test + Pilot) at a fixed terminal
+size, and saves the main screen, every pane (tab), a confirmation dialog and the help screen.
+Textual is pinned in pyproject.toml so the SVGs only change when the cockpit does; the operator
+shown in the incident bar and the lab's loopback block are masked; dates, pod names and the
+API's event times still change between runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+from actions.audit import AuditLog  # noqa: E402
+from cluster.config import load_config  # noqa: E402
+from cluster.lab.control import Lab, LabPaths, lab_down, lab_up  # noqa: E402
+from tui.app import CockpitApp  # noqa: E402
+from widgets.confirm import ConfirmScreen  # noqa: E402
+from widgets.help import HelpScreen  # noqa: E402
+
+SIZE = (120, 36)
+WIDE = (200, 60)  # a big terminal: findings beside the etcd members
+SCENARIOS = ("cni-conflict", "cert-expiring")
+OUT = PROJECT / "screenshots"
+# A fixed path: the equivalent commands in the dialog name the lab's files.
+LAB_ROOT = Path(tempfile.gettempdir()) / "kcockpit-screenshots-lab"
+DEADLINE = 60.0
+LONE_BLOCK = "127.0.0."
+
+
+async def until(pilot: object, condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"screenshots: timed out waiting for {what}")
+        await pilot.pause(0.2)  # type: ignore[attr-defined]
+
+
+async def shoot(
+    config: Path, audit: AuditLog, size: tuple[int, int], every_screen: bool
+) -> list[str]:
+    app = CockpitApp(load_config(config), refresh=600, audit=audit)
+    app.operating = "operator@bastion (ssh from 192.0.2.10)"  # stable across machines
+    saved: list[str] = []
+
+    # The lab takes the first free 127.0.X block; show the one a lone lab gets (same length).
+    block = app.config.etcd.endpoints[0].split("//")[1].rsplit(".", 1)[0] + "."
+
+    def save(name: str) -> None:
+        svg = app.export_screenshot()
+        if len(block) == len(LONE_BLOCK):
+            svg = svg.replace(block, LONE_BLOCK)
+        (OUT / f"{name}.svg").write_text(svg, encoding="utf-8")
+        saved.append(f"{name}.svg")
+
+    async with app.run_test(size=size) as pilot:
+        ready = lambda: app.snapshot is not None and app.snapshot.findings  # noqa: E731
+        await until(pilot, ready, "the first snapshot with findings")
+        # One more refresh: the API's view (DaemonSets) settles after the first collection.
+        count = app.refresh_count
+        app.action_refresh_now()
+        await until(pilot, lambda: app.refresh_count > count, "a second refresh")
+        await pilot.pause()
+        if not every_screen:
+            save(f"main-{size[0]}x{size[1]}")
+            return saved
+        save("main")  # the first pane (etcd) with the findings below
+        for number, pane_id in enumerate(app.pane_ids[1:], start=2):
+            await pilot.press(str(number))
+            await until(pilot, lambda p=pane_id: app.query_one("#panes").active == p, pane_id)
+            await pilot.pause()
+            save(pane_id)
+        await pilot.press("1", "down", "down", "x")  # remove the third member: typed confirmation
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the dialog")
+        await pilot.pause()
+        save("confirm-member-remove")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dialog closed")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
+        await pilot.pause()
+        save("help")
+        await pilot.press("escape")
+    return saved
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    for old in OUT.glob("*.svg"):
+        old.unlink()
+    with tempfile.TemporaryDirectory(prefix="kcockpit-shots-") as tmp:
+        audit = AuditLog(Path(tmp) / "audit.jsonl")
+        if LAB_ROOT.exists() and not LabPaths(LAB_ROOT).daemon_pid():
+            shutil.rmtree(LAB_ROOT)  # left by an interrupted run
+        lab_up(LAB_ROOT, nodes=3, scenarios=SCENARIOS, remove_dir=True)
+        try:
+            config = Lab(LAB_ROOT).paths.config
+            saved = asyncio.run(shoot(config, audit, SIZE, every_screen=True))
+            saved += asyncio.run(shoot(config, audit, WIDE, every_screen=False))
+        finally:
+            lab_down(LAB_ROOT)
+    print(f"saved {len(saved)} screenshots in {OUT}: {', '.join(saved)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

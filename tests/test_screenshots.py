@@ -1,0 +1,22 @@
+"""screenshots/ is what `make screenshots` made, and README shows every one of them."""
+
+from __future__ import annotations
+
+import re
+
+from tests.helpers import PROJECT
+
+
+def test_readme_embeds_every_screenshot_and_each_exists() -> None:
+    shots = {p.name for p in (PROJECT / "screenshots").glob("*.svg")}
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    embedded = set(re.findall(r"\]\(screenshots/([\w.-]+\.svg)\)", readme))
+    assert {"main.svg", "help.svg", "confirm-member-remove.svg"} <= shots
+    assert embedded == shots, f"not embedded: {shots - embedded}; missing: {embedded - shots}"
+    # Every pane: main.svg is the first (etcd), each other tab has its own.
+    panes = re.findall(
+        r'TabPane\("[^"]+", id="(pane-[\w-]+)"\)', (PROJECT / "tui/app.py").read_text()
+    )
+    assert panes and {f"{pane}.svg" for pane in panes[1:]} <= shots, "run `make screenshots`"
+    for name in shots:
+        assert "<svg" in (PROJECT / "screenshots" / name).read_text(encoding="utf-8")[:500]
