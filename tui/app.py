@@ -27,6 +27,7 @@ from actions.runner import Result, Status, perform
 from cluster.collect import Collector
 from cluster.config import Config
 from cluster.model import Severity, Snapshot
+from tui.background import BackgroundLoop
 from tui.commands import CockpitCommands
 from widgets.add_member import AddMemberScreen
 from widgets.certificates_pane import CertificatesPane
@@ -96,6 +97,7 @@ class CockpitApp(App[None]):
         self.refresh_seconds = refresh or config.refresh
         self.read_only = read_only
         self.audit = audit or AuditLog.default()
+        self.background = BackgroundLoop()
         self.collector = Collector(config)
         self.snapshot: Snapshot | None = None
         self.refresh_count = 0
@@ -148,7 +150,8 @@ class CockpitApp(App[None]):
 
     async def on_unmount(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.collector.close(), CLOSE_SECONDS)
+            await asyncio.wait_for(self.background.run(self.collector.close()), CLOSE_SECONDS)
+        self.background.stop()
 
     def action_refresh_now(self) -> None:
         if not self._refreshing:
@@ -157,7 +160,7 @@ class CockpitApp(App[None]):
 
     async def _refresh(self) -> None:
         try:
-            snapshot = await self.collector.collect()
+            snapshot = await self.background.run(self.collector.collect())
         except Exception as exc:
             self.query_one("#status-line", Static).update(f"refresh failed: {exc}")
             return
@@ -279,18 +282,25 @@ class CockpitApp(App[None]):
         def progress(line: str) -> None:
             status.update(f"⏳ {line}")
 
+        def progress_from_collector(line: str) -> None:
+            self.call_from_thread(progress, line)
+
+        async def guarded() -> Result:
+            # On the collector's loop: the action borrows its open connections.
+            snapshot = await self.collector.collect()
+            return await perform(
+                action,
+                snapshot,
+                context_for(self.collector, state_dir()),
+                self.audit,
+                typed=typed,
+                yes=True,
+                read_only=self.read_only,
+                progress=progress_from_collector,
+            )
+
         progress(f"{action.describe()}: re-reading the cluster for the guard")
-        snapshot = await self.collector.collect()
-        result = await perform(
-            action,
-            snapshot,
-            context_for(self.collector, state_dir()),
-            self.audit,
-            typed=typed,
-            yes=True,
-            read_only=self.read_only,
-            progress=progress,
-        )
+        result = await self.background.run(guarded())
         self.last_result = result
         severity = "information" if result.status is Status.VERIFIED else "error"
         self.notify(
