@@ -6,14 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from cluster.lab.control import Lab, lab_down, lab_up
+from cluster.lab.control import Lab
+from tests.helpers import running_lab
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    root = tmp_path_factory.mktemp("lab")
-    lab_up(root, nodes=3)
-    try:
-        yield Lab(root)
-    finally:
-        lab_down(root)
+    with running_lab(tmp_path_factory.mktemp("lab")) as lab:
+        yield lab

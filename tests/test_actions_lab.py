@@ -17,20 +17,16 @@ import pytest
 from actions.audit import AuditLog, timeline
 from cluster.config import load_config
 from cluster.etcd.client import EtcdClient
-from cluster.lab.control import Lab, lab_down, lab_up
+from cluster.lab.control import Lab
 from cluster.lab.layout import etcdctl_for, find_etcd
-from tests.helpers import PROJECT, kcockpit, report_json, wait_until
+from tests.helpers import PROJECT, kcockpit, report_json, running_lab, wait_until
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """This module changes membership, so it gets a lab of its own."""
-    root = tmp_path_factory.mktemp("actions-lab")
-    lab_up(root, nodes=3)
-    try:
-        yield Lab(root)
-    finally:
-        lab_down(root)
+    with running_lab(tmp_path_factory.mktemp("actions-lab")) as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module")
