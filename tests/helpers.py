@@ -88,3 +88,16 @@ def running_lab(root: Path, nodes: int = 3, scenarios: tuple[str, ...] = ()) -> 
         yield Lab(root)
     finally:
         lab_down(root)
+
+
+def set_drill(lab: Any, node: str, drill: dict[str, float] | None) -> None:
+    """Shifts what a lab node's SSH server answers (see cluster.lab.sshd.drill_file); None
+    takes the drill back."""
+    from cluster.lab.sshd import drill_file
+
+    path = drill_file(lab.paths, node)
+    if drill is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(drill))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import os
 import random
 import signal
@@ -29,9 +28,8 @@ from cluster.config import Config, load_config
 from cluster.etcd.client import EtcdClient
 from cluster.etcd.source import EtcdSource
 from cluster.lab.control import Lab
-from cluster.lab.sshd import drill_file
 from cluster.model import Snapshot
-from tests.helpers import eventually
+from tests.helpers import eventually, set_drill
 from tests.test_app_etcd import row_texts, until
 from tui.app import CockpitApp
 from widgets.etcd_pane import EtcdPane
@@ -218,15 +216,6 @@ async def test_member_killed_during_member_add_is_reported_truthfully(
     finally:
         for member in added:
             await outside_lab.etcd_client.member_remove(run.after.etcd.leader.endpoint, member.id)
-
-
-def set_drill(lab: Lab, node: str, drill: dict[str, float] | None) -> None:
-    path = drill_file(lab.paths, node)
-    if drill is None:
-        path.unlink(missing_ok=True)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(drill))
 
 
 async def test_slow_and_dropped_ssh_nodes_leave_the_others_current(

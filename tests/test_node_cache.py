@@ -13,7 +13,7 @@ from cluster.nodes.source import RACY_SECONDS, FileCache
 
 async def listed_read(cache: FileCache, access: LocalNodeAccess, name: str) -> bytes:
     entry = next(e for e in await access.list_dir("/d") if e.name == name)
-    content = await cache.read(access, f"/d/{name}", entry)
+    content = (await cache.read(access, {f"/d/{name}": entry}))[f"/d/{name}"]
     assert isinstance(content, bytes)
     return content
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
 import shutil
 import time
@@ -17,7 +18,10 @@ from pathlib import Path
 import asyncssh
 
 from cluster.lab.layout import LabNode, LabPaths
+from cluster.nodes.access import Survey, Tree
+from cluster.nodes.local import entry_kind
 from cluster.nodes.parse import SIMULATED_MARK
+from cluster.nodes.survey import find_record, finished, read_request, section
 
 
 def _make_sftp_factory(root: Path) -> type[asyncssh.SFTPServer]:
@@ -105,6 +109,70 @@ def _command_output(node: LabNode, paths: LabPaths, command: str) -> tuple[str, 
     return f"lab: command not available on a lab node: {command}\n", 127
 
 
+def _find(root: Path, tree: Tree) -> tuple[bytes, int, bytes]:
+    """What `find -printf` prints for the tree below the node root: (stdout, status, stderr)."""
+    start = os.path.join(root, tree.path.lstrip("/"))
+    try:
+        info = os.lstat(start)
+    except FileNotFoundError:
+        return b"", 1, f"find: '{tree.path}': No such file or directory\n".encode()
+    if tree.depth == 0:
+        record = find_record(entry_kind(info.st_mode), info.st_size, info.st_mtime, tree.path)
+        return record, 0, b""
+    records: list[bytes] = []
+
+    def visit(directory: str, node_path: str, depth: int) -> None:
+        with os.scandir(directory) as found:
+            children = sorted(found, key=lambda child: child.name)
+        for child in children:
+            info = child.stat(follow_symlinks=False)
+            child_path = f"{node_path}/{child.name}"
+            records.append(
+                find_record(entry_kind(info.st_mode), info.st_size, info.st_mtime, child_path)
+            )
+            if depth < tree.depth and child.is_dir(follow_symlinks=False):
+                visit(child.path, child_path, depth + 1)
+
+    if os.path.isdir(start) and not os.path.islink(start):
+        visit(start, tree.path, 1)
+    return b"".join(records), 0, b""
+
+
+def _survey_output(node: LabNode, paths: LabPaths, nonce: str, survey: Survey) -> bytes:
+    """The survey script's answer, from the node root and the lab's command emulation."""
+    root = paths.node_root(node.name)
+    sections = []
+    for tree in survey.trees:
+        sections.append(_find(root, tree))
+    for argv in survey.commands:
+        output, status = _command_output(node, paths, shlex.join(argv))
+        stdout, stderr = (output, "") if status == 0 else ("", output)
+        sections.append((stdout.encode(), status, stderr.encode()))
+    return b"".join(section(nonce, i, *answer) for i, answer in enumerate(sections))
+
+
+async def _survey_shell(process: asyncssh.SSHServerProcess, node: LabNode, paths: LabPaths) -> None:
+    """The session a cockpit keeps open for surveys: each script's first line says all it
+    asks (the shell lines after it are what a real node runs, the lab answers from files).
+    Drill {"no_shell": 1}: a node whose login shell cannot start `sh` (e.g. a restricted one)."""
+    if _drill(paths, node.name).get("no_shell"):
+        process.stderr.write(b"sh: not allowed on this node\n")
+        process.exit(127)
+        return
+    while line := await process.stdin.readline():
+        request = read_request(line.decode(errors="replace"))
+        if request is None:
+            continue
+        drill = _drill(paths, node.name)
+        if drill.get("drop_connection"):
+            process.channel.get_connection().abort()
+            return
+        await asyncio.sleep(drill.get("answer_delay", 0.0))
+        nonce, survey = request
+        process.stdout.write(_survey_output(node, paths, nonce, survey) + finished(nonce))
+    process.exit(0)
+
+
 async def start_sshd(node: LabNode, paths: LabPaths) -> asyncssh.SSHAcceptor:
     """Listens on the node's own address; returns the acceptor (close() to stop)."""
     root = paths.node_root(node.name)
@@ -116,9 +184,12 @@ async def start_sshd(node: LabNode, paths: LabPaths) -> asyncssh.SSHAcceptor:
         if drill.get("drop_connection"):
             process.channel.get_connection().abort()
             return
+        if process.command == "sh -s":
+            await _survey_shell(process, node, paths)
+            return
         await asyncio.sleep(drill.get("answer_delay", 0.0))
         output, status = _command_output(node, paths, process.command or "")
-        (process.stdout if status == 0 else process.stderr).write(output)
+        (process.stdout if status == 0 else process.stderr).write(output.encode())
         process.exit(status)
 
     return await asyncssh.create_server(
@@ -129,6 +200,7 @@ async def start_sshd(node: LabNode, paths: LabPaths) -> asyncssh.SSHAcceptor:
         authorized_client_keys=str(paths.cockpit / "id_ed25519.pub"),
         sftp_factory=_make_sftp_factory(root),
         process_factory=handle,
+        encoding=None,  # bytes: file names need not be UTF-8
         allow_scp=False,
         agent_forwarding=False,
         x11_forwarding=False,

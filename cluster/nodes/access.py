@@ -9,6 +9,7 @@ failure is a `NodeError` whose message an operator can act on.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -82,6 +83,17 @@ class DirEntry:
     mtime: float | None = None
 
 
+Listing = dict[str, DirEntry]  # absolute path on the node -> its entry
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A directory and what lies up to `depth` levels below it; depth 0 is the path alone."""
+
+    path: str
+    depth: int
+
+
 @dataclass(frozen=True)
 class CommandResult:
     exit_status: int
@@ -91,6 +103,22 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.exit_status == 0
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What one refresh wants of a node: trees to list and read-only commands to run."""
+
+    trees: tuple[Tree, ...] = ()
+    commands: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class SurveyAnswer:
+    """Per tree its listing or the NodeError that listing it met; per command its result."""
+
+    trees: dict[Tree, Listing | NodeError]
+    commands: dict[tuple[str, ...], CommandResult]
 
 
 class NodeAccess(ABC):
@@ -134,6 +162,48 @@ class NodeAccess(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Closes the connection; the object may connect again later."""
+
+    async def survey(self, survey: Survey) -> SurveyAnswer:
+        """Every tree listed and every command run. This does it call by call; an access whose
+        calls are round trips does it in one (`SshNodeAccess`)."""
+        trees, results = await asyncio.gather(
+            asyncio.gather(*(self.list_tree(t) for t in survey.trees)),
+            asyncio.gather(*(self.run(list(c)) for c in survey.commands)),
+        )
+        return SurveyAnswer(
+            dict(zip(survey.trees, trees, strict=True)),
+            dict(zip(survey.commands, results, strict=True)),
+        )
+
+    async def list_tree(self, tree: Tree) -> Listing | NodeError:
+        """The entries below `tree.path` (symlinked directories not followed), or the error
+        that listing its top met; connection errors are raised."""
+        try:
+            if tree.depth == 0:
+                entry = await self.stat(tree.path)
+                if entry is None:
+                    raise NodeError(
+                        ErrorKind.NOT_FOUND,
+                        f"{tree.path}: No such file or directory",
+                        path=tree.path,
+                    )
+                return {tree.path: entry}
+            return await self._walk(tree.path, tree.depth)
+        except NodeError as exc:
+            if exc.connection:
+                raise
+            return exc
+
+    async def _walk(self, directory: str, depth: int) -> Listing:
+        found: Listing = {}
+        for entry in await self.list_dir(directory):
+            path = f"{directory}/{entry.name}"
+            found[path] = entry
+            if entry.kind == "dir" and depth > 1:
+                below = await self.list_tree(Tree(path, depth - 1))
+                if not isinstance(below, NodeError):  # as find goes on past an unreadable one
+                    found |= below
+        return found
 
 
 def too_large(path: str, size: int, limit: int) -> NodeError:

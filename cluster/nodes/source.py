@@ -1,18 +1,15 @@
 """Collects every node's part of a snapshot, all nodes at once, each under its own deadline.
 
-Per node the reads fan out too (manifests, pki/, kubeconfigs, net.d and a few commands go over
-one connection concurrently), so a refresh costs about the slowest node's few round trips. A
-node that cannot be reached, or does not finish within its deadline, becomes an unreachable
-`NodeState` carrying the error, and the other nodes' states are current regardless.
-
-A warm refresh re-lists the directories but re-reads only files whose size or modification
-time changed (`FileCache`): on a big cluster the SSH servers would otherwise spend most of a
-refresh sending the same certificates again, and 30 nodes would cost 10x what 3 do. For the
+Per node a refresh is one survey (`NodeAccess.survey`): the trees under /etc/kubernetes and
+/etc/cni/net.d listed with sizes and mtimes, and the few read-only commands (clock, disks,
+listeners, runtime), in one round trip over SSH. Only files whose size or modification time
+changed are then read (`FileCache`): on a big cluster the SSH servers would otherwise spend most
+of a refresh sending the same certificates again, and 30 nodes would cost 10x what 3 do. For the
 same reason a node's hostname and addresses are asked again only every `IDENTITY_SECONDS` or
-after the node was unreachable; its clock and the static pods' running state every time.
-Parsing is memoised on the bytes read (YAML and X.509 parsing of unchanged files would otherwise
-be most of a warm refresh's CPU).
-"""
+after the node was unreachable. A node that cannot be reached, or does not finish within its
+deadline, becomes an unreachable `NodeState` carrying the error, and the other nodes' states
+are current regardless. Parsing is memoised on the bytes read (YAML and X.509 parsing of
+unchanged files would otherwise be most of a warm refresh's CPU)."""
 
 from __future__ import annotations
 
@@ -21,9 +18,17 @@ import functools
 import ipaddress
 import json
 import time
-from collections.abc import Iterable
 
-from cluster.nodes.access import DirEntry, NodeAccess, NodeError
+from cluster.nodes.access import (
+    CommandResult,
+    DirEntry,
+    Listing,
+    NodeAccess,
+    NodeError,
+    Survey,
+    SurveyAnswer,
+    Tree,
+)
 from cluster.nodes.model import (
     CNI_DIR,
     EXPECTED_COMPONENTS,
@@ -78,9 +83,16 @@ KEY_FLAGS = {
     "kube-scheduler": ("bind-address", "secure-port"),
 }
 LAB_PODS_COMMAND = ("kcockpit-lab-pods",)
-DISK_PATHS = ("/var/lib/etcd", "/")
-SS_COMMAND = ("ss", "-Hltnp")
 CRICTL_COMMAND = ("crictl", "ps", "-o", "json")
+POD_PROBES = (CRICTL_COMMAND, LAB_PODS_COMMAND)
+DF_COMMANDS = (("df", "-P", "/var/lib/etcd"), ("df", "-P", "/"))
+SS_COMMAND = ("ss", "-Hltnp")
+DATE_COMMAND = ("date", "+%s.%N")
+IDENTITY_COMMANDS = (("hostname",), ("ip", "-o", "addr", "show"))
+KUBERNETES_TREE = Tree(KUBERNETES_DIR, 2)  # manifests/ and its moved-away siblings
+PKI_TREE = Tree(PKI_DIR, MAX_PKI_DEPTH + 1)
+CNI_TREE = Tree(CNI_DIR, 1)
+TREES = (KUBERNETES_TREE, PKI_TREE, CNI_TREE)
 # A file modified this recently may change again within its mtime's granularity: read it anyway.
 RACY_SECONDS = 2.0
 IDENTITY_SECONDS = 30.0
@@ -101,18 +113,25 @@ class FileCache:
         node_now = time.time() + self.clock_offset
         return entry if entry.mtime < node_now - RACY_SECONDS else None
 
-    async def read(self, access: NodeAccess, path: str, entry: DirEntry | None = None) -> FileRead:
-        trusted = self._trusted(entry)
-        if trusted is not None:
-            cached = self._entries.get(path)
-            if cached is not None and cached[:2] == (trusted.size, trusted.mtime):
-                return cached[2]
-        content = await _read(access, path)
-        if trusted is not None and isinstance(content, bytes):
-            self._entries[path] = (trusted.size or 0, trusted.mtime or 0.0, content)
-        else:
-            self._entries.pop(path, None)
-        return content
+    async def read(self, access: NodeAccess, listed: dict[str, DirEntry]) -> dict[str, FileRead]:
+        """Every listed file's content: unchanged ones from the cache, the rest read at once."""
+        contents: dict[str, FileRead] = {}
+        for path, entry in listed.items():
+            trusted = self._trusted(entry)
+            cached = self._entries.get(path) if trusted is not None else None
+            if cached is not None and cached[:2] == (entry.size, entry.mtime):
+                contents[path] = cached[2]
+        missing = [path for path in listed if path not in contents]
+        for path, content in zip(
+            missing, await asyncio.gather(*(_read(access, p) for p in missing)), strict=True
+        ):
+            contents[path] = content
+            entry = listed[path]
+            if self._trusted(entry) is not None and isinstance(content, bytes):
+                self._entries[path] = (entry.size or 0, entry.mtime or 0.0, content)
+            else:
+                self._entries.pop(path, None)
+        return contents
 
 
 class NodeSource:
@@ -141,19 +160,38 @@ class NodeSource:
     async def _read_node(self, access: NodeAccess) -> NodeState:
         await access.connect()
         files = self._files.setdefault(access.name, FileCache())
-        kubernetes_dir = await access.list_dir(KUBERNETES_DIR)
-        identity, pods, certificates, cni, filesystems, listeners = await asyncio.gather(
-            self._identity(access),
-            self._static_pods(access, kubernetes_dir, files),
-            _certificates(access, {e.name: e for e in kubernetes_dir}, files),
-            _cni(access, files),
-            _filesystems(access),
-            _listeners(access),
+        identity = self._identities.get(access.name)
+        identity_due = identity is None or time.monotonic() - identity[0] >= IDENTITY_SECONDS
+        probes = self._pod_probes(access.name)
+        survey = Survey(
+            TREES,
+            (
+                DATE_COMMAND,
+                *DF_COMMANDS,
+                SS_COMMAND,
+                *probes,
+                *(IDENTITY_COMMANDS if identity_due else ()),
+            ),
         )
-        hostname, addresses, offset = identity
+        started = time.time()
+        answer = await access.survey(survey)
+        offset = _clock_offset(answer.commands[DATE_COMMAND], started, time.time())
         if offset is not None:
             files.clock_offset = offset
-        static_pods, extras, manifests_dir = pods
+        kubernetes = answer.trees[KUBERNETES_TREE]
+        if isinstance(kubernetes, NodeError):
+            raise kubernetes
+        if identity_due:
+            identity = (time.monotonic(), self._identity(access, answer))
+            self._identities[access.name] = identity
+        assert identity is not None
+        hostname, addresses = identity[1]
+        running = self._running(access.name, probes, answer)
+        (static_pods, extras, manifests_dir), certificates, cni = await asyncio.gather(
+            _static_pods(access, kubernetes, files, running),
+            _certificates(access, kubernetes, answer.trees[PKI_TREE], files),
+            _cni(access, answer.trees[CNI_TREE], files),
+        )
         return NodeState(
             name=access.name,
             address=access.address,
@@ -167,95 +205,95 @@ class NodeSource:
             certificates=certificates,
             cni=cni,
             local=access.local,
-            filesystems=filesystems,
-            listeners=listeners,
+            filesystems=_filesystems(answer),
+            listeners=_listeners(answer),
         )
 
-    async def _identity(
-        self, access: NodeAccess
-    ) -> tuple[str | None, tuple[str, ...], float | None]:
-        (hostname, addresses), offset = await asyncio.gather(
-            self._names(access), _clock_offset(access)
-        )
-        return hostname, addresses, offset
-
-    async def _names(self, access: NodeAccess) -> Identity:
-        asked_at, identity = self._identities.get(access.name, (0.0, None))
-        if identity is not None and time.monotonic() - asked_at < IDENTITY_SECONDS:
-            return identity
-        hostname, ip = await asyncio.gather(
-            access.run(["hostname"]), access.run(["ip", "-o", "addr", "show"])
-        )
+    @staticmethod
+    def _identity(access: NodeAccess, answer: SurveyAnswer) -> Identity:
+        hostname, ip = (answer.commands[c] for c in IDENTITY_COMMANDS)
         addresses = parse_ip_addresses(ip.stdout) if ip.ok else ()
         if _is_ip(access.address):
             addresses = tuple(dict.fromkeys((access.address, *addresses)))
         name = hostname.stdout.strip() if hostname.ok else None
-        identity = (name or None, addresses)
-        self._identities[access.name] = (time.monotonic(), identity)
-        return identity
+        return name or None, addresses
 
-    async def _static_pods(
-        self, access: NodeAccess, kubernetes_dir: Iterable[DirEntry], cache: FileCache
-    ) -> tuple[tuple[StaticPod, ...], tuple[ManifestFile, ...], bool]:
-        entries = {e.name: e for e in kubernetes_dir}
-        manifests_dir = entries.get("manifests") is not None and entries["manifests"].kind == "dir"
-        siblings = sorted(
-            name
-            for name, e in entries.items()
-            if name.startswith("manifests") and name != "manifests" and e.kind == "dir"
-        )
-        files = (
-            [e for e in await access.list_dir(MANIFESTS_DIR) if not e.name.startswith(".")]
-            if manifests_dir
-            else []
-        )
-        reads = await asyncio.gather(
-            *(cache.read(access, f"{MANIFESTS_DIR}/{e.name}", e) for e in files if e.kind != "dir")
-        )
-        parsed = {
-            e.name: (_manifest(data) if isinstance(data, bytes) else Manifest(error=data))
-            for e, data in zip((e for e in files if e.kind != "dir"), reads, strict=True)
-        }
-        sibling_files = await asyncio.gather(
-            *(access.list_dir(f"{KUBERNETES_DIR}/{s}") for s in siblings), return_exceptions=True
-        )
-        moved: dict[str, str] = {}  # manifest file name -> where it is now
-        for sibling, listing in zip(siblings, sibling_files, strict=True):
-            if not isinstance(listing, BaseException):
-                for entry in listing:
-                    moved.setdefault(entry.name, f"{KUBERNETES_DIR}/{sibling}/{entry.name}")
-        for name in entries:  # a single manifest moved up next to manifests/
-            moved.setdefault(name, f"{KUBERNETES_DIR}/{name}")
-        running = await self._running(access)
-        pods, claimed = [], set()
-        for component in EXPECTED_COMPONENTS:
-            pod, file = _static_pod(component, parsed, moved, running)
-            pods.append(pod)
-            claimed |= {file} if file else set()
-        extras = tuple(
-            _extra(name, manifest, claimed, parsed)
-            for name, manifest in sorted(parsed.items())
-            if name not in claimed
-        )
-        extras += tuple(
-            ManifestFile(e.name, stray=False, error="a directory (the kubelet ignores it)")
-            for e in files
-            if e.kind == "dir"
-        )
-        return tuple(pods), extras, manifests_dir
+    def _pod_probes(self, node: str) -> tuple[tuple[str, ...], ...]:
+        """The probe that answered last time alone, else every probe in order."""
+        known = self._pod_probe.get(node)
+        return (known,) if known else POD_PROBES
 
-    async def _running(self, access: NodeAccess) -> RunningStates:
+    def _running(
+        self, node: str, probes: tuple[tuple[str, ...], ...], answer: SurveyAnswer
+    ) -> RunningStates:
         """component -> (running, evidence), from crictl or, on a lab node, the lab kubelet."""
-        probes = [self._pod_probe[access.name]] if access.name in self._pod_probe else []
-        probes += [p for p in (CRICTL_COMMAND, LAB_PODS_COMMAND) if p not in probes]
         reasons = []
         for probe in probes:
-            result = await access.run(list(probe))
+            result = answer.commands[probe]
             if result.ok:
-                self._pod_probe[access.name] = probe
+                self._pod_probe[node] = probe
                 return _crictl(result.stdout) if probe == CRICTL_COMMAND else _lab(result.stdout)
             reasons.append((result.stderr or result.stdout).strip()[:100] or probe[0])
+        self._pod_probe.pop(node, None)  # a runtime installed later is found next time
         return {"": (None, f"unknown: {reasons[0]}")}
+
+
+async def _static_pods(
+    access: NodeAccess, kubernetes: Listing, cache: FileCache, running: RunningStates
+) -> tuple[tuple[StaticPod, ...], tuple[ManifestFile, ...], bool]:
+    entries = _children(kubernetes, KUBERNETES_DIR)
+    manifests_dir = entries.get("manifests") is not None and entries["manifests"].kind == "dir"
+    files = (
+        [e for e in _children(kubernetes, MANIFESTS_DIR).values() if not e.name.startswith(".")]
+        if manifests_dir
+        else []
+    )
+    reads = await cache.read(
+        access, {f"{MANIFESTS_DIR}/{e.name}": e for e in files if e.kind != "dir"}
+    )
+    parsed = {
+        path.rpartition("/")[2]: (
+            _manifest(data) if isinstance(data, bytes) else Manifest(error=data)
+        )
+        for path, data in reads.items()
+    }
+    siblings = sorted(
+        name
+        for name, e in entries.items()
+        if name.startswith("manifests") and name != "manifests" and e.kind == "dir"
+    )
+    moved: dict[str, str] = {}  # manifest file name -> where it is now
+    for sibling in siblings:
+        for name in _children(kubernetes, f"{KUBERNETES_DIR}/{sibling}"):
+            moved.setdefault(name, f"{KUBERNETES_DIR}/{sibling}/{name}")
+    for name in entries:  # a single manifest moved up next to manifests/
+        moved.setdefault(name, f"{KUBERNETES_DIR}/{name}")
+    pods, claimed = [], set()
+    for component in EXPECTED_COMPONENTS:
+        pod, file = _static_pod(component, parsed, moved, running)
+        pods.append(pod)
+        claimed |= {file} if file else set()
+    extras = tuple(
+        _extra(name, manifest, claimed, parsed)
+        for name, manifest in sorted(parsed.items())
+        if name not in claimed
+    )
+    extras += tuple(
+        ManifestFile(e.name, stray=False, error="a directory (the kubelet ignores it)")
+        for e in files
+        if e.kind == "dir"
+    )
+    return tuple(pods), extras, manifests_dir
+
+
+def _children(listing: Listing, directory: str) -> dict[str, DirEntry]:
+    """The entries directly in `directory`, by name, sorted."""
+    prefix = f"{directory}/"
+    return {
+        entry.name: entry
+        for path, entry in sorted(listing.items())
+        if path.startswith(prefix) and "/" not in path[len(prefix) :]
+    }
 
 
 # Parsers are pure and their results immutable, so unchanged bytes need parsing once.
@@ -272,11 +310,8 @@ def _certificate_set(
     return build_certificates(dict(pki), dict(kubeconfigs), dict(referenced))
 
 
-async def _clock_offset(access: NodeAccess) -> float | None:
+def _clock_offset(date: CommandResult, started: float, finished: float) -> float | None:
     """Node clock minus ours, taking the middle of the round trip as the moment it answered."""
-    started = time.time()
-    date = await access.run(["date", "+%s.%N"])
-    finished = time.time()
     node_time = parse_epoch(date.stdout) if date.ok else None
     return node_time - (started + finished) / 2 if node_time is not None else None
 
@@ -383,39 +418,23 @@ async def _read(access: NodeAccess, path: str) -> FileRead:
         return str(exc).removeprefix(f"{path}: ")  # the row or finding names the file already
 
 
-async def _walk(access: NodeAccess, directory: str, depth: int = 0) -> dict[str, DirEntry]:
-    """Certificate files below `directory`; symlinked directories are not followed (loops)."""
-    found: dict[str, DirEntry] = {}
-    for entry in await access.list_dir(directory):
-        path = f"{directory}/{entry.name}"
-        if entry.kind == "dir" and depth < MAX_PKI_DEPTH:
-            found |= await _walk(access, path, depth + 1)
-        elif entry.kind in ("file", "symlink") and entry.name.endswith(".crt"):
-            found[path] = entry
-    return found
-
-
 async def _certificates(
-    access: NodeAccess, kubernetes_entries: dict[str, DirEntry], cache: FileCache
+    access: NodeAccess, kubernetes: Listing, pki_listing: Listing | NodeError, cache: FileCache
 ) -> tuple[Certificate, ...]:
-    try:
-        listed = await _walk(access, PKI_DIR) if "pki" in kubernetes_entries else {}
-    except NodeError as exc:
-        if exc.connection:
-            raise
-        listed = {}
-    paths = list(listed)
-    kubeconfigs_listed = {
-        f"{KUBERNETES_DIR}/{n}": kubernetes_entries[n]
-        for n in KUBECONFIGS
-        if n in kubernetes_entries
-    }
-    kubeconfig_paths = list(kubeconfigs_listed)
-    contents = await asyncio.gather(
-        *(cache.read(access, p, e) for p, e in (listed | kubeconfigs_listed).items())
+    listed = (
+        {
+            path: entry
+            for path, entry in sorted(pki_listing.items())
+            if entry.kind in ("file", "symlink") and entry.name.endswith(".crt")
+        }
+        if not isinstance(pki_listing, NodeError)
+        else {}
     )
-    pki = dict(zip(paths, contents[: len(paths)], strict=True))
-    kubeconfigs = dict(zip(kubeconfig_paths, contents[len(paths) :], strict=True))
+    entries = _children(kubernetes, KUBERNETES_DIR)
+    kubeconfigs_listed = {f"{KUBERNETES_DIR}/{n}": entries[n] for n in KUBECONFIGS if n in entries}
+    contents = await cache.read(access, listed | kubeconfigs_listed)
+    pki = {path: contents[path] for path in listed}
+    kubeconfigs = {path: contents[path] for path in kubeconfigs_listed}
     wanted = {
         ref
         for content in kubeconfigs.values()
@@ -429,43 +448,40 @@ async def _certificates(
     )
 
 
-async def _listeners(access: NodeAccess) -> tuple[Listener, ...]:
+def _listeners(answer: SurveyAnswer) -> tuple[Listener, ...]:
     """Who holds which TCP port (process names need root on a real node; without them the
     port-conflict rule stays silent rather than guess)."""
-    answer = await access.run(list(SS_COMMAND))
-    return parse_ss_listeners(answer.stdout) if answer.ok else ()
+    ss = answer.commands[SS_COMMAND]
+    return parse_ss_listeners(ss.stdout) if ss.ok else ()
 
 
-async def _filesystems(access: NodeAccess) -> tuple[Filesystem, ...]:
+def _filesystems(answer: SurveyAnswer) -> tuple[Filesystem, ...]:
     """Fill levels of the paths the control plane lives on (missing paths are skipped)."""
-    answers = await asyncio.gather(*(access.run(["df", "-P", p]) for p in DISK_PATHS))
-    found = (parse_df(path, a.stdout) for path, a in zip(DISK_PATHS, answers, strict=True))
+    found = (parse_df(c[-1], answer.commands[c].stdout) for c in DF_COMMANDS)
     return tuple(fs for fs in found if fs is not None)
 
 
-async def _cni(access: NodeAccess, cache: FileCache) -> CniState:
-    try:
-        entries = await access.list_dir(CNI_DIR)
-    except NodeError as exc:
-        if exc.connection:
-            raise
-        return CniState(error=str(exc))
-    return CniState(
-        files=tuple(await asyncio.gather(*(_cni_file(access, e, cache) for e in entries)))
-    )
+async def _cni(access: NodeAccess, listing: Listing | NodeError, cache: FileCache) -> CniState:
+    if isinstance(listing, NodeError):
+        return CniState(error=str(listing))
+    entries = _children(listing, CNI_DIR).values()
+    wanted = {
+        f"{CNI_DIR}/{e.name}": e
+        for e in entries
+        if e.kind != "dir" and (is_cni_config(e.name) or "kubeconfig" in e.name)
+    }
+    contents = await cache.read(access, wanted)
+    return CniState(files=tuple(_cni_file(e, contents.get(f"{CNI_DIR}/{e.name}")) for e in entries))
 
 
-async def _cni_file(access: NodeAccess, entry: DirEntry, cache: FileCache) -> CniFile:
-    path = f"{CNI_DIR}/{entry.name}"
+def _cni_file(entry: DirEntry, content: FileRead | None) -> CniFile:
     if is_cni_config(entry.name):
         if entry.kind == "dir":
             return CniFile(entry.name, entry.kind, entry.size, is_config=True, error="a directory")
-        content = await cache.read(access, path, entry)
-        if isinstance(content, str):
+        if isinstance(content, str) or content is None:
             return CniFile(entry.name, entry.kind, entry.size, is_config=True, error=content)
         return parse_cni_config(entry.name, content, entry.kind, entry.size)
-    if "kubeconfig" in entry.name and entry.kind != "dir":
-        content = await cache.read(access, path, entry)
+    if content is not None:  # a kubeconfig the CNI plugin uses
         server = _kubeconfig(content).server if isinstance(content, bytes) else None
         error = content if isinstance(content, str) else None
         return CniFile(entry.name, entry.kind, entry.size, server=server, error=error)

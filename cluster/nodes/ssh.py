@@ -30,11 +30,14 @@ from cluster.nodes.access import (
     ErrorKind,
     NodeAccess,
     NodeError,
+    Survey,
+    SurveyAnswer,
     bounded_text,
     timed_out,
     too_large,
 )
 from cluster.nodes.local import entry_kind
+from cluster.nodes.survey import finished, new_nonce, parse, script
 
 T = TypeVar("T")
 KEEPALIVE_SECONDS = 10.0
@@ -67,6 +70,9 @@ class SshNodeAccess(NodeAccess):
         self._connection: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
         self._lock = asyncio.Lock()
+        self._shell: asyncssh.SSHClientProcess[bytes] | None = None  # `sh -s` for surveys
+        self._shell_lock = asyncio.Lock()  # one survey at a time per shell
+        self._shell_refused = False  # this connection's shell cannot run the survey
 
     @property
     def target(self) -> str:
@@ -179,6 +185,8 @@ class SshNodeAccess(NodeAccess):
         return NodeError(kind, f"{self.name}: {what}", fingerprint=fingerprint)
 
     def _drop(self) -> None:
+        self._shell = None
+        self._shell_refused = False  # a new connection may find another shell
         if self._connection is not None:
             self._connection.abort()
         self._connection = None
@@ -249,12 +257,71 @@ class SshNodeAccess(NodeAccess):
         await self._sftp_call("rename", source, sftp.rename(source, target))
 
     async def run(self, argv: Sequence[str], timeout: float | None = None) -> CommandResult:
+        result = await self._exec(shlex.join(argv), timeout or self.timeout)
+        return CommandResult(
+            result.exit_status if result.exit_status is not None else -1,
+            bounded_text(_bytes(result.stdout)),
+            bounded_text(_bytes(result.stderr)),
+        )
+
+    async def survey(self, survey: Survey) -> SurveyAnswer:
+        """One exchange with a `sh -s` kept open on the node: the survey script goes in, its
+        framed answer comes out. A node whose shell cannot run it is surveyed call by call; a
+        tree its `find` cannot list is listed over SFTP."""
+        if self._shell_refused:
+            return await super().survey(survey)
+        nonce = new_nonce()
+        async with self._shell_lock:
+            try:
+                output = await asyncio.wait_for(
+                    self._ask_shell(script(survey, nonce), nonce), self.timeout
+                )
+            except TimeoutError:
+                self._close_shell()  # a half-read answer would desynchronise the next one
+                raise timed_out(f"{self.name}: survey", self.timeout) from None
+            except (asyncio.IncompleteReadError, asyncssh.Error, OSError) as exc:
+                self._close_shell()
+                if self._connection is None or self._connection.is_closed():
+                    self._drop()
+                    reason = "connection lost" if isinstance(exc, EOFError) else exc
+                    raise NodeError(
+                        ErrorKind.UNREACHABLE, f"{self.name}: survey: {reason}"
+                    ) from None
+                self._shell_refused = True  # the link is fine: the shell exited or was refused
+                return await super().survey(survey)
+        try:
+            answer = parse(survey, nonce, output)
+        except NodeError:
+            return await super().survey(survey)
+        unlisted = [
+            tree
+            for tree, listing in answer.trees.items()
+            if isinstance(listing, NodeError) and listing.kind is ErrorKind.FAILED
+        ]
+        listings = await asyncio.gather(*(self.list_tree(tree) for tree in unlisted))
+        answer.trees.update(zip(unlisted, listings, strict=True))
+        return answer
+
+    async def _ask_shell(self, text: str, nonce: str) -> bytes:
         await self._sftp_client()
         assert self._connection is not None
-        seconds = timeout or self.timeout
-        command = shlex.join(argv)
+        if self._shell is None or self._shell.is_closing():
+            self._shell = await self._connection.create_process(
+                "sh -s", encoding=None, stderr=asyncssh.DEVNULL
+            )
+        self._shell.stdin.write(text.encode())
+        return await self._shell.stdout.readuntil(finished(nonce))
+
+    def _close_shell(self) -> None:
+        if self._shell is not None:
+            self._shell.close()
+        self._shell = None
+
+    async def _exec(self, command: str, seconds: float) -> asyncssh.SSHCompletedProcess:
+        await self._sftp_client()
+        assert self._connection is not None
         try:
-            result = await asyncio.wait_for(
+            return await asyncio.wait_for(
                 self._connection.run(command, check=False, encoding=None), seconds
             )
         except TimeoutError:
@@ -262,16 +329,12 @@ class SshNodeAccess(NodeAccess):
         except (asyncssh.Error, OSError) as exc:
             self._drop()
             raise NodeError(ErrorKind.UNREACHABLE, f"{self.name}: {command}: {exc}") from None
-        return CommandResult(
-            result.exit_status if result.exit_status is not None else -1,
-            bounded_text(_bytes(result.stdout)),
-            bounded_text(_bytes(result.stderr)),
-        )
 
     async def close(self) -> None:
         connection = self._connection
         self._connection = None
         self._sftp = None
+        self._close_shell()
         if connection is not None:
             connection.close()
             with contextlib.suppress(TimeoutError):

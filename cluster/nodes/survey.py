@@ -1,0 +1,178 @@
+"""A node's whole refresh in one round trip: a POSIX shell script that lists the watched trees
+and runs the read-only commands, answering in one framed stream.
+
+Over SFTP and one exec channel per command, a warm refresh of a node was some thirty request /
+reply exchanges (readdir is open, read, read, close per directory), each costing both ends CPU
+for packet crypto; thirty nodes then cost ten times three. The survey is one exec: `find
+-printf` lists the trees with size and mtime (enough for the file cache to skip unchanged
+files), and each command's stdout, exit status and stderr come back framed by a per-call nonce
+the commands cannot forge. Changed files are still read over SFTP, which is rare once warm.
+
+The script needs a POSIX `sh` and GNU `find` (kubeadm's distributions have both). A tree whose
+`find` fails for another reason than a missing or unreadable directory (busybox's `find` has no
+`-printf`) is listed over SFTP instead; the caller cannot tell the difference.
+
+The first line carries the request as JSON, so the lab's SSH server, which has no per-node
+kernel to run the script on, answers it from the node's files in the same framing.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shlex
+
+from cluster.nodes.access import (
+    CommandResult,
+    DirEntry,
+    ErrorKind,
+    Listing,
+    NodeError,
+    Survey,
+    SurveyAnswer,
+    Tree,
+    bounded_text,
+)
+
+HEADER = "# kcockpit-survey v1 "
+MAX_STDERR_BYTES = 4096
+FIND_KINDS = {"f": "file", "d": "dir", "l": "symlink"}
+KIND_LETTERS = {kind: letter for letter, kind in FIND_KINDS.items()}
+# `%p` is the path as reached from the starting point, so it keeps any `root` prefix.
+FIND_FORMAT = r"%y %s %T@ %p\0"
+
+
+def find_argv(tree: Tree, root: str = "") -> list[str]:
+    return [
+        "find",
+        root + tree.path,
+        "-mindepth",
+        "1" if tree.depth else "0",
+        "-maxdepth",
+        str(tree.depth),
+        "-printf",
+        FIND_FORMAT,
+    ]
+
+
+def script(survey: Survey, nonce: str, root: str = "") -> str:
+    """The shell text; `root` prefixes every path (tests run it on a directory of their own)."""
+    request = {
+        "nonce": nonce,
+        "trees": [[t.path, t.depth] for t in survey.trees],
+        "commands": [list(c) for c in survey.commands],
+    }
+    # `section N cmd...`: stdout goes straight out (fd 3), stderr is captured and follows the
+    # exit status, so a command's warnings never mix into its JSON.
+    lines = [
+        HEADER + json.dumps(request),
+        "exec 3>&1",
+        f"m='@@{nonce}'",
+        "section() {",
+        '  n=$1; shift; printf \'%s begin %s\\n\' "$m" "$n"',
+        '  e=$("$@" 2>&1 >&3 3>&-); r=$?',
+        '  printf \'\\n%s end %s %s\\n\' "$m" "$n" "$r"',
+        f"  printf '%s' \"$e\" | head -c {MAX_STDERR_BYTES}",
+        "  printf '\\n%s done\\n' \"$m\"",
+        "}",
+    ]
+    argvs = [find_argv(t, root) for t in survey.trees] + [list(c) for c in survey.commands]
+    lines += [f"section {i} {shlex.join(argv)}" for i, argv in enumerate(argvs)]
+    lines.append("printf '%s finished\\n' \"$m\"")
+    return "\n".join(lines) + "\n"
+
+
+def finished(nonce: str) -> bytes:
+    """The line that ends a survey's answer (the shell stays open for the next one)."""
+    return f"@@{nonce} finished\n".encode()
+
+
+def new_nonce() -> str:
+    return f"kcockpit-{secrets.token_hex(8)}"
+
+
+def read_request(command: str) -> tuple[str, Survey] | None:
+    """(nonce, survey) of a survey script, None for any other command."""
+    first, _, _ = command.partition("\n")
+    if not first.startswith(HEADER):
+        return None
+    request = json.loads(first.removeprefix(HEADER))
+    survey = Survey(
+        tuple(Tree(str(path), int(depth)) for path, depth in request["trees"]),
+        tuple(tuple(str(a) for a in argv) for argv in request["commands"]),
+    )
+    return str(request["nonce"]), survey
+
+
+def section(nonce: str, index: int, stdout: bytes, status: int, stderr: bytes) -> bytes:
+    """One section exactly as the script frames it."""
+    mark = f"@@{nonce}".encode()
+    return (
+        mark + f" begin {index}\n".encode() + stdout
+        + b"\n" + mark + f" end {index} {status}\n".encode()
+        + stderr.rstrip(b"\n")[:MAX_STDERR_BYTES]
+        + b"\n" + mark + b" done\n"
+    )  # fmt: skip
+
+
+def find_record(kind: str, size: int, mtime: float, path: str) -> bytes:
+    """One entry as `find -printf FIND_FORMAT` prints it (`path` may carry surrogate escapes
+    of a file name that is not UTF-8)."""
+    return f"{KIND_LETTERS.get(kind, 'o')} {size} {mtime:.10f} {path}\0".encode(
+        errors="surrogateescape"
+    )
+
+
+def parse(survey: Survey, nonce: str, output: bytes, root: str = "") -> SurveyAnswer:
+    """Splits the stream into sections; a section missing from it raises NodeError."""
+    mark = f"@@{nonce}".encode()
+    trees: dict[Tree, Listing | NodeError] = {}
+    commands: dict[tuple[str, ...], CommandResult] = {}
+    rest = output
+    for index, item in enumerate((*survey.trees, *survey.commands)):
+        begin = mark + f" begin {index}\n".encode()
+        end = b"\n" + mark + f" end {index} ".encode()
+        start = rest.find(begin)
+        stop = rest.find(end, start)
+        done = rest.find(b"\n" + mark + b" done\n", stop)
+        if start < 0 or stop < 0 or done < 0:
+            raise NodeError(ErrorKind.FAILED, f"survey output cut short before section {index}")
+        stdout = rest[start + len(begin) : stop]
+        status_line, _, stderr = rest[stop + len(end) : done].partition(b"\n")
+        rest = rest[done:]
+        if not status_line.isdigit():
+            raise NodeError(ErrorKind.FAILED, f"survey section {index}: no exit status")
+        result = CommandResult(int(status_line), bounded_text(stdout), bounded_text(stderr))
+        if isinstance(item, Tree):
+            trees[item] = _listing(item, result, stdout, root)
+        else:
+            commands[item] = result
+    return SurveyAnswer(trees, commands)
+
+
+def _listing(tree: Tree, result: CommandResult, stdout: bytes, root: str) -> Listing | NodeError:
+    entries: Listing = {}
+    for record in stdout.split(b"\0"):
+        letter, _, rest = record.partition(b" ")
+        size, _, rest = rest.partition(b" ")
+        mtime, _, raw_path = rest.partition(b" ")
+        if not raw_path:
+            continue
+        path = raw_path.decode("utf-8", errors="replace").removeprefix(root)
+        entries[path] = DirEntry(
+            path.rpartition("/")[2],
+            FIND_KINDS.get(letter.decode(), "other"),
+            int(size),
+            float(mtime),
+        )
+    if result.ok or entries:
+        return entries  # a subdirectory find could not enter leaves the rest listed
+    reason = result.stderr.strip()
+    for words, kind in (
+        ("No such file or directory", ErrorKind.NOT_FOUND),
+        ("Not a directory", ErrorKind.NOT_FOUND),
+        ("Permission denied", ErrorKind.PERMISSION),
+    ):
+        if words in reason:
+            return NodeError(kind, f"{tree.path}: {words}", path=tree.path)
+    return NodeError(ErrorKind.FAILED, f"{tree.path}: find: {reason[:200]}", path=tree.path)

@@ -1,0 +1,148 @@
+"""The node survey: one shell script per refresh must tell exactly what the call-by-call reads
+tell. Checked three ways: the real script run by a real `sh` and GNU `find` on a directory of
+ours, against the local walk of the same directory; the lab's answer over SSH against the same
+calls made one by one over SFTP; and a node without a usable shell, surveyed call by call."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cluster.config import load_config
+from cluster.lab.control import Lab
+from cluster.nodes.access import ErrorKind, NodeAccess, NodeError, Survey, SurveyAnswer, Tree
+from cluster.nodes.local import LocalNodeAccess
+from cluster.nodes.pool import NodePool
+from cluster.nodes.source import TREES, NodeSource
+from cluster.nodes.ssh import SshNodeAccess
+from cluster.nodes.survey import new_nonce, parse, script
+from tests.helpers import set_drill
+
+COMMANDS = (
+    ("sh", "-c", "printf 'out\\n'; echo 'warning: not JSON' >&2; exit 3"),
+    ("printf", "%s", "no newline at the end"),
+    ("kcockpit-no-such-command",),
+)
+
+
+def listing_facts(answer: SurveyAnswer) -> dict[Tree, object]:
+    """Per tree its entries (name, kind, size, whole-second mtime: SFTP's precision) or its
+    error kind."""
+    return {
+        tree: listing.kind
+        if isinstance(listing, NodeError)
+        else {p: (e.name, e.kind, e.size, int(e.mtime or 0)) for p, e in listing.items()}
+        for tree, listing in answer.trees.items()
+    }
+
+
+def build_node_files(root: Path) -> None:
+    pki = root / "etc/kubernetes/pki"
+    (pki / "etcd").mkdir(parents=True)
+    (root / "etc/kubernetes/manifests").mkdir()
+    (root / "etc/kubernetes/manifests/etcd.yaml").write_text("kind: Pod\n")
+    (root / "etc/kubernetes/admin.conf").write_text("apiVersion: v1\n")
+    (pki / "ca.crt").write_text("not really PEM\n")
+    (pki / "etcd/server.crt").write_bytes(b"\x00\xff binary junk")
+    (pki / "etcd-link").symlink_to(pki / "etcd")  # a directory link: listed, not followed
+    deep = pki / "a/b/c/d/e"
+    deep.mkdir(parents=True)
+    (deep / "too-deep.crt").write_text("beyond the walk\n")
+    (pki / "a/b/c/d/shallow-enough.crt").write_text("x\n")
+    (root / "etc/kubernetes/file with spaces.conf").write_text("y\n")
+
+
+async def test_the_real_script_lists_what_the_local_walk_lists(tmp_path: Path) -> None:
+    build_node_files(tmp_path)
+    survey = Survey((*TREES, Tree("/etc/kubernetes/admin.conf", 0)), COMMANDS)
+    nonce = new_nonce()
+    ran = subprocess.run(
+        ["sh", "-s"],
+        input=script(survey, nonce, root=str(tmp_path)).encode(),
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    answer = parse(survey, nonce, ran.stdout, root=str(tmp_path))
+    walked = await LocalNodeAccess("n", root=tmp_path).survey(Survey(survey.trees))
+
+    assert listing_facts(answer) == listing_facts(walked)
+    pki = answer.trees[TREES[1]]
+    assert not isinstance(pki, NodeError)
+    assert pki["/etc/kubernetes/pki/etcd-link"].kind == "symlink"
+    ca_mtime = pki["/etc/kubernetes/pki/ca.crt"].mtime
+    assert ca_mtime == pytest.approx((tmp_path / "etc/kubernetes/pki/ca.crt").stat().st_mtime)
+    assert "/etc/kubernetes/pki/a/b/c/d/shallow-enough.crt" in pki
+    assert not any(p.endswith("too-deep.crt") for p in pki)
+    missing = answer.trees[TREES[2]]  # no /etc/cni/net.d here
+    assert isinstance(missing, NodeError) and missing.kind is ErrorKind.NOT_FOUND
+
+    failing, quiet, absent = (answer.commands[c] for c in COMMANDS)
+    assert (failing.exit_status, failing.stdout) == (3, "out\n")
+    assert "warning: not JSON" in failing.stderr  # never mixed into stdout
+    assert quiet.ok and quiet.stdout == "no newline at the end"
+    assert absent.exit_status == 127 and "not found" in absent.stderr
+
+
+@pytest.fixture
+async def ssh_access(lab: Lab) -> AsyncIterator[NodeAccess]:
+    pool = NodePool(load_config(lab.paths.config))
+    try:
+        yield await pool.get(lab.spec.nodes[0].name)
+    finally:
+        await pool.close()
+
+
+async def test_one_exchange_over_ssh_answers_like_the_calls_one_by_one(
+    ssh_access: NodeAccess,
+) -> None:
+    assert isinstance(ssh_access, SshNodeAccess)
+    survey = Survey(TREES, (("hostname",), ("ss", "-Hltnp"), ("crictl", "ps")))
+    exchanged = await ssh_access.survey(survey)
+    one_by_one = await NodeAccess.survey(ssh_access, survey)  # readdir per directory, exec each
+
+    assert listing_facts(exchanged) == listing_facts(one_by_one)
+    for command, result in one_by_one.commands.items():  # the shell drops stderr's last newline
+        assert exchanged.commands[command] == dataclasses.replace(
+            result, stderr=result.stderr.rstrip("\n")
+        )
+    again = await ssh_access.survey(survey)  # the same shell session answers the next one
+    assert listing_facts(again) == listing_facts(exchanged)
+
+
+async def test_a_node_without_a_usable_shell_is_surveyed_call_by_call(lab: Lab) -> None:
+    node = lab.spec.nodes[1].name
+    set_drill(lab, node, {"no_shell": 1})
+    pool = NodePool(load_config(lab.paths.config))
+    try:
+        source = NodeSource(pool)
+        state = await source.collect_node(pool.access(node))
+        assert state.reachable, state.error
+        assert {p.component for p in state.static_pods if p.state == "present"} >= {"etcd"}
+        assert any(c.name == "pki/ca.crt" for c in state.certificates)
+        assert state.cni.files and state.clock_offset is not None
+        assert pool.access(node)._shell_refused  # the fallback answered, not the shell
+    finally:
+        set_drill(lab, node, None)
+        await pool.close()
+
+
+async def test_a_shell_lost_mid_answer_is_replaced_on_the_next_survey(
+    ssh_access: NodeAccess, lab: Lab
+) -> None:
+    survey = Survey(TREES[:1])
+    set_drill(lab, ssh_access.name, {"answer_delay": 2 * ssh_access.timeout})
+    try:
+        with pytest.raises(NodeError) as late:
+            await ssh_access.survey(survey)
+        assert late.value.kind is ErrorKind.TIMEOUT
+    finally:
+        set_drill(lab, ssh_access.name, None)
+    answer = await asyncio.wait_for(ssh_access.survey(survey), 2 * ssh_access.timeout)
+    listing = answer.trees[TREES[0]]
+    assert not isinstance(listing, NodeError) and "/etc/kubernetes/manifests" in listing
