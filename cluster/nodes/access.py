@@ -83,7 +83,7 @@ class DirEntry:
     mtime: float | None = None
 
 
-Listing = dict[str, DirEntry]  # absolute path on the node -> its entry
+Listing = dict[str, DirEntry]  # absolute path on the node -> its entry, sorted by path
 
 
 @dataclass(frozen=True)
@@ -176,8 +176,8 @@ class NodeAccess(ABC):
         )
 
     async def list_tree(self, tree: Tree) -> Listing | NodeError:
-        """The entries below `tree.path` (symlinked directories not followed), or the error
-        that listing its top met; connection errors are raised."""
+        """The entries below `tree.path` by path, sorted (symlinked directories not followed),
+        or the error that listing its top met; connection errors are raised."""
         try:
             if tree.depth == 0:
                 entry = await self.stat(tree.path)
@@ -188,7 +188,7 @@ class NodeAccess(ABC):
                         path=tree.path,
                     )
                 return {tree.path: entry}
-            return await self._walk(tree.path, tree.depth)
+            return dict(sorted((await self._walk(tree.path, tree.depth)).items()))
         except NodeError as exc:
             if exc.connection:
                 raise

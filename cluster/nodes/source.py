@@ -287,11 +287,11 @@ async def _static_pods(
 
 
 def _children(listing: Listing, directory: str) -> dict[str, DirEntry]:
-    """The entries directly in `directory`, by name, sorted."""
+    """The entries directly in `directory`, by name (a listing comes sorted by path)."""
     prefix = f"{directory}/"
     return {
         entry.name: entry
-        for path, entry in sorted(listing.items())
+        for path, entry in listing.items()
         if path.startswith(prefix) and "/" not in path[len(prefix) :]
     }
 

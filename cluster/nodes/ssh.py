@@ -72,6 +72,7 @@ class SshNodeAccess(NodeAccess):
         self._lock = asyncio.Lock()
         self._shell: asyncssh.SSHClientProcess[bytes] | None = None  # `sh -s` for surveys
         self._shell_lock = asyncio.Lock()  # one survey at a time per shell
+        self._nonce = ""  # frames the shell's answers
         self._shell_refused = False  # this connection's shell cannot run the survey
 
     @property
@@ -270,12 +271,9 @@ class SshNodeAccess(NodeAccess):
         tree its `find` cannot list is listed over SFTP."""
         if self._shell_refused:
             return await super().survey(survey)
-        nonce = new_nonce()
         async with self._shell_lock:
             try:
-                output = await asyncio.wait_for(
-                    self._ask_shell(script(survey, nonce), nonce), self.timeout
-                )
+                nonce, output = await asyncio.wait_for(self._ask_shell(survey), self.timeout)
             except TimeoutError:
                 self._close_shell()  # a half-read answer would desynchronise the next one
                 raise timed_out(f"{self.name}: survey", self.timeout) from None
@@ -302,15 +300,18 @@ class SshNodeAccess(NodeAccess):
         answer.trees.update(zip(unlisted, listings, strict=True))
         return answer
 
-    async def _ask_shell(self, text: str, nonce: str) -> bytes:
+    async def _ask_shell(self, survey: Survey) -> tuple[str, bytes]:
+        """(the session's nonce, the survey's answer). The nonce is drawn per session: output
+        cannot forge what it never sees, and a fixed end marker keeps readuntil cheap."""
         await self._sftp_client()
         assert self._connection is not None
         if self._shell is None or self._shell.is_closing():
             self._shell = await self._connection.create_process(
                 "sh -s", encoding=None, stderr=asyncssh.DEVNULL
             )
-        self._shell.stdin.write(text.encode())
-        return await self._shell.stdout.readuntil(finished(nonce))
+            self._nonce = new_nonce()
+        self._shell.stdin.write(script(survey, self._nonce).encode())
+        return self._nonce, await self._shell.stdout.readuntil(finished(self._nonce))
 
     def _close_shell(self) -> None:
         if self._shell is not None:

@@ -18,6 +18,7 @@ kernel to run the script on, answers it from the node's files in the same framin
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import shlex
@@ -142,32 +143,21 @@ def parse(survey: Survey, nonce: str, output: bytes, root: str = "") -> SurveyAn
         rest = rest[done:]
         if not status_line.isdigit():
             raise NodeError(ErrorKind.FAILED, f"survey section {index}: no exit status")
-        result = CommandResult(int(status_line), bounded_text(stdout), bounded_text(stderr))
+        status = int(status_line)
         if isinstance(item, Tree):
-            trees[item] = _listing(item, result, stdout, root)
+            trees[item] = _listing(item, status, stdout, stderr, root)
         else:
-            commands[item] = result
+            commands[item] = CommandResult(status, bounded_text(stdout), bounded_text(stderr))
     return SurveyAnswer(trees, commands)
 
 
-def _listing(tree: Tree, result: CommandResult, stdout: bytes, root: str) -> Listing | NodeError:
-    entries: Listing = {}
-    for record in stdout.split(b"\0"):
-        letter, _, rest = record.partition(b" ")
-        size, _, rest = rest.partition(b" ")
-        mtime, _, raw_path = rest.partition(b" ")
-        if not raw_path:
-            continue
-        path = raw_path.decode("utf-8", errors="replace").removeprefix(root)
-        entries[path] = DirEntry(
-            path.rpartition("/")[2],
-            FIND_KINDS.get(letter.decode(), "other"),
-            int(size),
-            float(mtime),
-        )
-    if result.ok or entries:
+def _listing(
+    tree: Tree, status: int, stdout: bytes, stderr: bytes, root: str
+) -> Listing | NodeError:
+    entries = _entries(stdout, root)
+    if status == 0 or entries:
         return entries  # a subdirectory find could not enter leaves the rest listed
-    reason = result.stderr.strip()
+    reason = bounded_text(stderr).strip()
     for words, kind in (
         ("No such file or directory", ErrorKind.NOT_FOUND),
         ("Not a directory", ErrorKind.NOT_FOUND),
@@ -176,3 +166,20 @@ def _listing(tree: Tree, result: CommandResult, stdout: bytes, root: str) -> Lis
         if words in reason:
             return NodeError(kind, f"{tree.path}: {words}", path=tree.path)
     return NodeError(ErrorKind.FAILED, f"{tree.path}: find: {reason[:200]}", path=tree.path)
+
+
+@functools.lru_cache(maxsize=512)
+def _entries(stdout: bytes, root: str) -> Listing:
+    """find's records by path, sorted; memoised, as a warm refresh lists the same trees again
+    (callers only read a listing)."""
+    entries = []
+    for record in stdout.split(b"\0"):
+        letter, _, rest = record.partition(b" ")
+        size, _, rest = rest.partition(b" ")
+        mtime, _, raw_path = rest.partition(b" ")
+        if not raw_path:
+            continue
+        path = raw_path.decode("utf-8", errors="replace").removeprefix(root)
+        kind = FIND_KINDS.get(letter.decode(), "other")
+        entries.append((path, DirEntry(path.rpartition("/")[2], kind, int(size), float(mtime))))
+    return dict(sorted(entries))
