@@ -105,6 +105,25 @@ async def test_frozen_member_is_flagged_while_the_other_rows_keep_refreshing(
     await client.close()
 
 
+async def test_frozen_member_list_answerer_the_others_answer_it_next_time(
+    lab: Lab, config: Config, frozen: list[int]
+) -> None:
+    """A warm refresh asks MemberList of the member that answered it last; frozen, that
+    member must not cost the cluster its member list."""
+    client = EtcdClient(config.etcd.tls, config.etcd.timeout)
+    source = EtcdSource(client, config.etcd.endpoints)
+    try:
+        first = await source.collect()
+        answerer = next(m for m in first.members if m.endpoint == source._member_list_from)
+        frozen.append(lab.freeze(answerer.name))
+        cluster = await source.collect()
+        assert cluster.error is None and len(cluster.members) == len(first.members)
+        assert source._member_list_from != answerer.endpoint
+    finally:
+        source.cancel_pending()
+        await client.close()
+
+
 async def test_leader_partitioned_a_new_leader_is_elected_and_shown(
     lab: Lab, config: Config, frozen: list[int]
 ) -> None:

@@ -23,6 +23,7 @@ from cluster.model import EtcdCluster, EtcdMember
 
 NOT_STARTED = "not started: registered, but the member never joined (no name, no client URL)"
 STATUS_GRACE = 0.4  # seconds a silent member may hold a collection once another answered
+MEMBER_LIST_HEDGE = 0.1  # seconds the last MemberList answerer gets before all are asked
 
 Status = pb.StatusResponse | EtcdError
 
@@ -38,6 +39,7 @@ class EtcdSource:
         self.grace = grace
         self._in_flight: dict[str, asyncio.Task[Status]] = {}  # endpoint -> Status call
         self._last: dict[str, Status] = {}  # endpoint -> its latest completed answer
+        self._member_list_from: str | None = None  # who answered MemberList last time
 
     async def collect(self) -> EtcdCluster:
         endpoints = list(self.endpoints)
@@ -127,20 +129,35 @@ class EtcdSource:
     async def _first_member_list(
         self, endpoints: list[str]
     ) -> tuple[pb.MemberListResponse | None, str | None]:
-        """Asks every endpoint at once and takes the first answer; the rest are cancelled."""
-        pending = {asyncio.ensure_future(self.client.member_list(e)) for e in endpoints}
-        errors: list[str] = []
+        """The first answer; the rest are cancelled. The endpoint that answered last time is
+        asked alone first (a warm refresh then costs one call, not one per member), and every
+        endpoint is asked as soon as it fails or has not answered within MEMBER_LIST_HEDGE."""
+        asked: dict[asyncio.Future[pb.MemberListResponse], str] = {}
+
+        def ask(chosen: Iterable[str]) -> None:
+            for endpoint in chosen:
+                if endpoint not in asked.values():
+                    asked[asyncio.ensure_future(self.client.member_list(endpoint))] = endpoint
+
+        preferred = self._member_list_from if self._member_list_from in endpoints else None
+        ask([preferred] if preferred else endpoints)
+        pending, errors = set(asked), []
         try:
             while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                answers = []
+                hedging = len(asked) < len(endpoints)
+                done, pending = await asyncio.wait(
+                    pending,
+                    timeout=MEMBER_LIST_HEDGE if hedging else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
                 for task in done:
                     if (exc := task.exception()) is None:
-                        answers.append(task.result())
-                    else:
-                        errors.append(str(exc))
-                if answers:
-                    return answers[0], None
+                        self._member_list_from = asked[task]
+                        return task.result(), None
+                    errors.append(str(exc))
+                if hedging:
+                    ask(endpoints)
+                    pending = {t for t in asked if not t.done()}
         finally:
             for task in pending:
                 task.cancel()
