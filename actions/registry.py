@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from actions.base import Action, ActionContext
@@ -47,7 +48,7 @@ def context_for(collector: Collector, state_dir: Path) -> ActionContext:
     return ActionContext(
         config=collector.config,
         etcd=collector.etcd_client,
-        collect=collector.collect,
+        collect=functools.partial(collector.collect, fresh=True),
         state_dir=state_dir,
         lab_root=collector.config.lab_root,
         nodes=collector.nodes,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
+import time
 from pathlib import Path
 
 from cluster.config import Config
@@ -39,17 +41,23 @@ class Collector:
         self.kube = KubeSource(config.kube) if config.kube else None
         self._kube_task: asyncio.Task[KubeView] | None = None
         self._kube_view: KubeView | None = None
+        self._kube_started = -math.inf  # monotonic time the last API read began
         if state_dir is None and config.lab_root is not None:
             state_dir = config.lab_root / "cockpit-state"  # a lab's memory goes with the lab
         self.engine = FindingsEngine(config, ClusterState.for_cluster(config.name, state_dir))
 
-    async def collect(self) -> Snapshot:
+    async def collect(self, fresh: bool = False) -> Snapshot:
+        """A snapshot; the API is read every `[kube] interval` seconds, or now when `fresh`
+        (a guarded action's verification must not judge by an older view)."""
         if self.kube is not None and self._kube_task is None:
-            self._kube_task = asyncio.create_task(self.kube.collect())
+            due = time.monotonic() - self._kube_started >= self.kube.config.interval
+            if fresh or due:
+                self._kube_started = time.monotonic()
+                self._kube_task = asyncio.create_task(self.kube.collect())
         etcd, nodes = await asyncio.gather(self.etcd.collect(), self.node_source.collect())
         if sizes_diverge(etcd, self.config.thresholds):
             etcd = await with_hashes(self.etcd_client, etcd)
-        kube = await self._kube_result()
+        kube = await self._kube_result(fresh)
         snapshot = Snapshot(
             cluster_name=self.config.name,
             collected_at=dt.datetime.now(dt.UTC),
@@ -59,15 +67,15 @@ class Collector:
         )
         return self.engine.evaluate(snapshot)
 
-    async def _kube_result(self) -> KubeView | None:
+    async def _kube_result(self, fresh: bool) -> KubeView | None:
         """The API's view without holding etcd back: a slow API server gets a short grace,
         then the previous view is used while its call runs on to its own deadline (the first
-        collection, having no previous view, waits for it up to a few deadlines)."""
+        collection, having no previous view, and a fresh one wait up to a few deadlines)."""
         task = self._kube_task
         if task is None or self.kube is None:
-            return None
-        first_wait = 3 * self.kube.config.timeout
-        await asyncio.wait({task}, timeout=first_wait if self._kube_view is None else KUBE_GRACE)
+            return self._kube_view
+        patient = self._kube_view is None or fresh
+        await asyncio.wait({task}, timeout=3 * self.kube.config.timeout if patient else KUBE_GRACE)
         if task.done():
             self._kube_task = None
             self._kube_view = task.result()

@@ -13,6 +13,9 @@ from typing import Any
 
 DEFAULT_ETCD_TIMEOUT = 2.0
 DEFAULT_KUBE_TIMEOUT = 3.0
+# Seconds between two reads of the API: kubelets post node status every 10 s, and an API
+# server in trouble is spared a list of everything per second from every open cockpit.
+DEFAULT_KUBE_INTERVAL = 5.0
 DEFAULT_REFRESH = 1.0
 DEFAULT_NODE_TIMEOUT = 3.0
 
@@ -66,6 +69,7 @@ class KubeConfig:
     kubeconfig: Path | None = None
     context: str | None = None
     timeout: float = DEFAULT_KUBE_TIMEOUT
+    interval: float = DEFAULT_KUBE_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,7 @@ def _kube(raw: dict[str, Any], base: Path, where: str) -> KubeConfig | None:
         kubeconfig=_optional_path(kube_raw, "kubeconfig", base),
         context=context,
         timeout=_positive(kube_raw, "timeout", DEFAULT_KUBE_TIMEOUT, where),
+        interval=_positive(kube_raw, "interval", DEFAULT_KUBE_INTERVAL, where),
     )
 
 

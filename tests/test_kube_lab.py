@@ -3,6 +3,7 @@ etcd processes, DaemonSets from the CNI configs, API down, a 403, pod deletion, 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -79,6 +80,20 @@ async def test_clean_lab_nodes_ready_daemonsets_ready_no_warnings(
     assert collector.kube is not None
     await honest_view(lab, collector.kube)
     assert not [f for f in snapshot.findings if f.severity >= Severity.WARNING], snapshot.findings
+
+
+async def test_the_api_is_read_every_interval_and_at_once_when_fresh(config: Config) -> None:
+    assert config.kube is not None
+    slow = dataclasses.replace(config, kube=dataclasses.replace(config.kube, interval=3600.0))
+    collector = Collector(slow)
+    try:
+        first = (await collector.collect()).kube
+        again = (await collector.collect()).kube  # within the interval: the same view
+        fresh = (await collector.collect(fresh=True)).kube
+        assert first is not None and again is first
+        assert fresh is not None and fresh.collected_at > first.collected_at
+    finally:
+        await collector.close()
 
 
 async def test_moving_etcd_manifests_away_shows_in_the_api_and_restoring_clears_it(

@@ -74,7 +74,7 @@ class CockpitApp(App[None]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
         Binding("q", "quit", "Quit"),
-        Binding("r", "refresh_now", "Refresh"),
+        Binding("r", "refresh_now(True)", "Refresh"),
         Binding("question_mark", "help", "Help", key_display="?"),
         # 1, 2, … jump to the n-th pane (tab); a pane added later gets the next digit.
         *(Binding(str(n), f"show_pane({n})", f"Pane {n}", show=False) for n in range(1, 10)),
@@ -153,14 +153,15 @@ class CockpitApp(App[None]):
             await asyncio.wait_for(self.background.run(self.collector.close()), CLOSE_SECONDS)
         self.background.stop()
 
-    def action_refresh_now(self) -> None:
+    def action_refresh_now(self, fresh: bool = False) -> None:
+        """A refresh; `fresh` (the operator's `r`) re-reads the Kubernetes API too."""
         if not self._refreshing:
             self._refreshing = True
             self.run_worker(self._refresh(), group="refresh", exit_on_error=False)
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, fresh: bool = False) -> None:
         try:
-            snapshot = await self.background.run(self.collector.collect())
+            snapshot = await self.background.run(self.collector.collect(fresh))
         except Exception as exc:
             self.query_one("#status-line", Static).update(f"refresh failed: {exc}")
             return
@@ -309,4 +310,4 @@ class CockpitApp(App[None]):
             timeout=15,
         )
         status.update(f"last action: {action.describe()}: {result.status.value}")
-        self.action_refresh_now()
+        self.action_refresh_now(fresh=True)

@@ -26,7 +26,7 @@ class CockpitCommands(Provider):
             commands.append(
                 (f"Show pane: {title}", partial(setattr, panes, "active", pane.id), "pane")
             )
-        commands.append(("Refresh now", app.action_refresh_now, "key r"))
+        commands.append(("Refresh now", partial(app.action_refresh_now, True), "key r"))
         commands.append(("Show every key (help)", app.action_help, "key ?"))
         commands.append(
             ("Add etcd member (learner)", partial(app.request_action, "member-add", None), "action")
