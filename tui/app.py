@@ -157,7 +157,7 @@ class CockpitApp(App[None]):
         """A refresh; `fresh` (the operator's `r`) re-reads the Kubernetes API too."""
         if not self._refreshing:
             self._refreshing = True
-            self.run_worker(self._refresh(), group="refresh", exit_on_error=False)
+            self.run_worker(self._refresh(fresh), group="refresh", exit_on_error=False)
 
     async def _refresh(self, fresh: bool = False) -> None:
         try:
