@@ -138,14 +138,6 @@ class EtcdClient:
             pb.MemberListResponse,
         )
 
-    async def alarms(self, endpoint: str) -> pb.AlarmResponse:
-        return await self._unary(
-            endpoint,
-            "/etcdserverpb.Maintenance/Alarm",
-            pb.AlarmRequest(action=pb.AlarmRequest.GET),
-            pb.AlarmResponse,
-        )
-
     async def hash_kv(self, endpoint: str, revision: int = 0) -> pb.HashKVResponse:
         return await self._unary(
             endpoint,

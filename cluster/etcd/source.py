@@ -13,6 +13,7 @@ A member never heard from before is waited for up to the deadline (a one-shot `r
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import replace
@@ -23,6 +24,7 @@ from cluster.model import EtcdCluster, EtcdMember
 
 NOT_STARTED = "not started: registered, but the member never joined (no name, no client URL)"
 STATUS_GRACE = 0.4  # seconds a silent member may hold a collection once another answered
+ALARM_ERROR = re.compile(r"memberID:(\d+) alarm:([A-Z]+)")
 MEMBER_LIST_HEDGE = 0.1  # seconds the last MemberList answerer gets before all are asked
 
 Status = pb.StatusResponse | EtcdError
@@ -63,7 +65,7 @@ class EtcdSource:
             _merge(member, results.get(_client_url(member) or ""))
             for member in members_answer.members
         )
-        alarms = await self._alarms()
+        alarms = self._alarms()
         return EtcdCluster(
             members=tuple(sorted(members, key=lambda m: (m.name == "", m.name, m.id))),
             cluster_id=members_answer.header.cluster_id,
@@ -164,19 +166,18 @@ class EtcdSource:
                 task.add_done_callback(_consume_outcome)
         return None, "; ".join(errors) or "no endpoints configured"
 
-    async def _alarms(self) -> tuple[tuple[int, str], ...]:
-        """Asked of a member that answered just now (a silent one would hold the refresh), and
-        only while there is a leader: etcd serves Alarm through raft, so without quorum it
-        would only run into the deadline."""
-        for endpoint in self.answered_now():
-            if not self._last[endpoint].leader:  # type: ignore[union-attr]
-                continue
-            try:
-                answer = await self.client.alarms(endpoint)
-            except EtcdError:
-                continue
-            return tuple((a.memberID, pb.AlarmType.Name(a.alarm)) for a in answer.alarms)
-        return ()
+    def _alarms(self) -> tuple[tuple[int, str], ...]:
+        """(member ID, alarm) as the members that answered just now list them in their Status
+        errors ("memberID:… alarm:NOSPACE"), from their own alarm store. Asking AlarmList
+        instead would cost a raft proposal (an entry in every member's log) per refresh, and
+        get no answer without a leader."""
+        found = {
+            (int(match[1]), match[2])
+            for endpoint in self.answered_now()
+            for error in self._last[endpoint].errors  # type: ignore[union-attr]
+            if (match := ALARM_ERROR.search(error))
+        }
+        return tuple(sorted(found))
 
 
 def _consume_outcome(task: asyncio.Future) -> None:
