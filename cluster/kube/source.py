@@ -1,7 +1,9 @@
 """The Kubernetes API source, on the official `kubernetes` client.
 
-The client is synchronous, so every call runs in a thread worker (asyncio.to_thread) with a
-per-request deadline (`_request_timeout`) and no urllib3 retries: a refused or frozen API
+Its kubeconfig loading, authentication and TLS are used as they are; answers are read as plain
+JSON (`KubeSource._json`), not through the typed API classes, whose import alone costs a
+second. The client is synchronous, so every call runs in a thread worker (asyncio.to_thread)
+with a per-request deadline (`_request_timeout`) and no urllib3 retries: a refused or frozen API
 server costs one deadline, never a hang and never three. The kubeconfig is found the way
 kubectl finds it, plus kubeadm's admin.conf when kcockpit runs on a control-plane node. TLS
 verification is never turned off: the CA comes from the kubeconfig.
@@ -127,15 +129,15 @@ class KubeSource:
         """Deletes exactly one pod (one DELETE, no retry) within the deadline; returns the pod
         as the API answered (None when it answered with a bare Status). Raises KubeError."""
 
-        def delete() -> Any:
+        def delete() -> dict[str, Any]:
             return self._call(
-                lambda api: k8s.CoreV1Api(api).delete_namespaced_pod(
-                    name, namespace, _request_timeout=self._timeout
+                lambda api: self._json(
+                    api, f"/api/v1/namespaces/{namespace}/pods/{name}", method="DELETE"
                 )
             )
 
         answer = await asyncio.to_thread(delete)
-        return pod_of(answer) if isinstance(answer, k8s.V1Pod) else None
+        return pod_of(answer) if answer.get("kind") == "Pod" else None
 
     async def daemonset_pods_on_node(
         self, daemonset: str, node: str, namespace: str = KUBE_SYSTEM
@@ -145,24 +147,22 @@ class KubeSource:
 
         def read() -> tuple[KubePod, ...]:
             ds = self._call(
-                lambda api: k8s.AppsV1Api(api).read_namespaced_daemon_set(
-                    daemonset, namespace, _request_timeout=self._timeout
+                lambda api: self._json(
+                    api, f"/apis/apps/v1/namespaces/{namespace}/daemonsets/{daemonset}"
                 )
             )
-            selector = ",".join(
-                f"{k}={v}" for k, v in sorted((ds.spec.selector.match_labels or {}).items())
-            )
+            labels = _get(_get(_get(ds, "spec"), "selector"), "matchLabels")
+            selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
             pods = self._call(
-                lambda api: k8s.CoreV1Api(api).list_namespaced_pod(
-                    namespace,
-                    label_selector=selector,
-                    field_selector=f"spec.nodeName={node}",
-                    _request_timeout=self._timeout,
+                lambda api: self._json(
+                    api,
+                    f"/api/v1/namespaces/{namespace}/pods",
+                    {"labelSelector": selector, "fieldSelector": f"spec.nodeName={node}"},
                 )
             )
             return tuple(
                 pod
-                for pod in map(pod_of, pods.items)
+                for pod in map(pod_of, _items(pods))
                 if pod.owner_kind == "DaemonSet" and pod.owner_name == daemonset
             )
 
@@ -210,6 +210,32 @@ class KubeSource:
             self.server = configuration.host
             self._api = k8s.ApiClient(configuration)
             return self._api
+
+    def _json(
+        self,
+        api: k8s.ApiClient,
+        path: str,
+        query: Mapping[str, str] | None = None,
+        method: str = "GET",
+    ) -> dict[str, Any]:
+        """One request and its JSON answer as plain data. The client's typed API classes are
+        not used: importing them builds some 300 pydantic models (a second of CPU, holding
+        the GIL, at the first refresh), and typing each answer cost more than the request."""
+        request = api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = api.call_api(*request, _request_timeout=self._timeout)
+        data = response.read()
+        if not 200 <= response.status <= 299:
+            raise ApiException(http_resp=response, body=data.decode(errors="replace"), data=None)
+        answer = json.loads(data)
+        if not isinstance(answer, dict):
+            raise ValueError(f"{path}: the answer is not a JSON object")
+        return answer
 
     def _call(self, request: Callable[[k8s.ApiClient], T]) -> T:
         try:
@@ -272,24 +298,20 @@ class KubeSource:
         )
 
     def _list_nodes(self, api: k8s.ApiClient) -> tuple[KubeNode, ...]:
-        nodes = k8s.CoreV1Api(api).list_node(_request_timeout=self._timeout)
-        return tuple(sorted((node_of(n) for n in nodes.items), key=lambda n: n.name))
+        nodes = self._json(api, "/api/v1/nodes")
+        return tuple(sorted((node_of(n) for n in _items(nodes)), key=lambda n: n.name))
 
     def _list_pods(self, api: k8s.ApiClient) -> tuple[KubePod, ...]:
-        pods = k8s.CoreV1Api(api).list_namespaced_pod(KUBE_SYSTEM, _request_timeout=self._timeout)
-        return tuple(sorted((pod_of(p) for p in pods.items), key=lambda p: p.name))
+        pods = self._json(api, f"/api/v1/namespaces/{KUBE_SYSTEM}/pods")
+        return tuple(sorted((pod_of(p) for p in _items(pods)), key=lambda p: p.name))
 
     def _list_daemonsets(self, api: k8s.ApiClient) -> tuple[KubeDaemonSet, ...]:
-        sets = k8s.AppsV1Api(api).list_namespaced_daemon_set(
-            KUBE_SYSTEM, _request_timeout=self._timeout
-        )
-        return tuple(sorted((daemonset_of(d) for d in sets.items), key=lambda d: d.name))
+        sets = self._json(api, f"/apis/apps/v1/namespaces/{KUBE_SYSTEM}/daemonsets")
+        return tuple(sorted((daemonset_of(d) for d in _items(sets)), key=lambda d: d.name))
 
     def _read_endpoints(self, api: k8s.ApiClient) -> KubeEndpoints:
         try:
-            endpoints = k8s.CoreV1Api(api).read_namespaced_endpoints(
-                "kubernetes", "default", _request_timeout=self._timeout
-            )
+            endpoints = self._json(api, "/api/v1/namespaces/default/endpoints/kubernetes")
         except ApiException as exc:
             if exc.status == 404:
                 return KubeEndpoints(exists=False)
@@ -297,11 +319,11 @@ class KubeSource:
         return endpoints_of(endpoints)
 
     def _list_events(self, api: k8s.ApiClient) -> tuple[KubeEvent, ...]:
-        events = k8s.CoreV1Api(api).list_namespaced_event(
-            KUBE_SYSTEM, field_selector="type=Warning", _request_timeout=self._timeout
+        events = self._json(
+            api, f"/api/v1/namespaces/{KUBE_SYSTEM}/events", {"fieldSelector": "type=Warning"}
         )
         newest = sorted(
-            (event_of(e) for e in events.items),
+            (event_of(e) for e in _items(events)),
             key=lambda e: e.last_seen or dt.datetime.min.replace(tzinfo=dt.UTC),
             reverse=True,
         )
@@ -323,105 +345,141 @@ def _reason(status: int | None) -> str:
     return {401: "Unauthorized", 403: "Forbidden", 404: "NotFound"}.get(status or 0, "Error")
 
 
-# -- the client's typed objects → our plain data --------------------------------------------
+# -- the API's JSON → our plain data ----------------------------------------------------------
+
+Json = dict[str, Any]
 
 
-def node_of(node: k8s.V1Node) -> KubeNode:
-    labels = node.metadata.labels or {}
-    ready = next((c for c in node.status.conditions or () if c.type == "Ready"), None)
+def _get(obj: Json, key: str) -> Json:
+    """A nested object, {} when absent or not an object (a malformed answer reads as empty)."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _list(obj: Json, key: str) -> list[Json]:
+    value = obj.get(key)
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _items(answer: Json) -> list[Json]:
+    return _list(answer, "items")
+
+
+def _time(value: Any) -> dt.datetime | None:
+    """An RFC 3339 timestamp (Time or MicroTime) as an aware datetime."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def node_of(node: Json) -> KubeNode:
+    meta, status = _get(node, "metadata"), _get(node, "status")
+    labels = _get(meta, "labels")
+    ready = next((c for c in _list(status, "conditions") if c.get("type") == "Ready"), None)
     return KubeNode(
-        name=node.metadata.name,
-        ready=None if ready is None or ready.status == "Unknown" else ready.status == "True",
-        ready_reason=(ready.reason or "") if ready else "no Ready condition",
-        ready_message=(ready.message or "") if ready else "",
+        name=str(meta.get("name", "")),
+        ready=None
+        if ready is None or ready.get("status") == "Unknown"
+        else ready.get("status") == "True",
+        ready_reason=str(ready.get("reason") or "") if ready else "no Ready condition",
+        ready_message=str(ready.get("message") or "") if ready else "",
         roles=tuple(
             sorted(
                 k.removeprefix(ROLE_LABEL_PREFIX) for k in labels if k.startswith(ROLE_LABEL_PREFIX)
             )
         ),
-        kubelet_version=node.status.node_info.kubelet_version if node.status.node_info else "",
-        addresses=tuple((a.type, a.address) for a in node.status.addresses or ()),
-        unschedulable=bool(node.spec and node.spec.unschedulable),
+        kubelet_version=str(_get(status, "nodeInfo").get("kubeletVersion") or ""),
+        addresses=tuple(
+            (str(a.get("type")), str(a.get("address"))) for a in _list(status, "addresses")
+        ),
+        unschedulable=bool(_get(node, "spec").get("unschedulable")),
     )
 
 
-def pod_of(pod: k8s.V1Pod) -> KubePod:
-    meta, status = pod.metadata, pod.status
-    owner = next(
-        (o for o in meta.owner_references or () if o.controller),
-        (meta.owner_references or [None])[0],
+def pod_of(pod: Json) -> KubePod:
+    meta, status = _get(pod, "metadata"), _get(pod, "status")
+    owners = _list(meta, "ownerReferences")
+    owner = next((o for o in owners if o.get("controller")), owners[0] if owners else None)
+    containers = _list(status, "containerStatuses")
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in _list(status, "conditions")
     )
-    containers = (status.container_statuses if status else None) or []
-    ready = any(c.type == "Ready" and c.status == "True" for c in (status.conditions or ()))
     text, message = _status_text(pod)
     return KubePod(
-        namespace=meta.namespace,
-        name=meta.name,
-        node=pod.spec.node_name if pod.spec else None,
-        phase=(status.phase if status else None) or "Unknown",
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        node=_get(pod, "spec").get("nodeName"),
+        phase=str(status.get("phase") or "Unknown"),
         ready=ready,
-        restarts=sum(c.restart_count or 0 for c in containers),
+        restarts=sum(int(c.get("restartCount") or 0) for c in containers),
         status=text,
         message=message,
-        component=(meta.labels or {}).get("component"),
-        mirror=MIRROR_ANNOTATION in (meta.annotations or {}),
-        owner_kind=owner.kind if owner else None,
-        owner_name=owner.name if owner else None,
-        ip=status.pod_ip if status else None,
-        uid=meta.uid or "",
+        component=_get(meta, "labels").get("component"),
+        mirror=MIRROR_ANNOTATION in _get(meta, "annotations"),
+        owner_kind=owner.get("kind") if owner else None,
+        owner_name=owner.get("name") if owner else None,
+        ip=status.get("podIP"),
+        uid=str(meta.get("uid") or ""),
     )
 
 
-def _status_text(pod: k8s.V1Pod) -> tuple[str, str]:
+def _status_text(pod: Json) -> tuple[str, str]:
     """STATUS as `kubectl get pods` prints it, and the message behind it."""
-    if pod.metadata.deletion_timestamp:
+    if _get(pod, "metadata").get("deletionTimestamp"):
         return "Terminating", ""
-    status = pod.status
-    text = (status.reason or status.phase or "Unknown") if status else "Unknown"
-    for container in (status.container_statuses if status else None) or []:
-        state = container.state
-        if state and state.waiting and state.waiting.reason:
-            return state.waiting.reason, state.waiting.message or ""
-        if state and state.terminated:
-            reason = state.terminated.reason or f"ExitCode:{state.terminated.exit_code}"
-            return reason, state.terminated.message or ""
-    return text, (status.message or "") if status else ""
+    status = _get(pod, "status")
+    text = str(status.get("reason") or status.get("phase") or "Unknown")
+    for container in _list(status, "containerStatuses"):
+        state = _get(container, "state")
+        waiting, terminated = _get(state, "waiting"), _get(state, "terminated")
+        if waiting.get("reason"):
+            return str(waiting["reason"]), str(waiting.get("message") or "")
+        if terminated:
+            reason = terminated.get("reason") or f"ExitCode:{terminated.get('exitCode')}"
+            return str(reason), str(terminated.get("message") or "")
+    return text, str(status.get("message") or "")
 
 
-def daemonset_of(ds: k8s.V1DaemonSet) -> KubeDaemonSet:
-    status = ds.status
+def daemonset_of(ds: Json) -> KubeDaemonSet:
+    meta, status = _get(ds, "metadata"), _get(ds, "status")
+    labels = _get(_get(_get(ds, "spec"), "selector"), "matchLabels")
     return KubeDaemonSet(
-        namespace=ds.metadata.namespace,
-        name=ds.metadata.name,
-        desired=status.desired_number_scheduled or 0,
-        current=status.current_number_scheduled or 0,
-        ready=status.number_ready or 0,
-        updated=status.updated_number_scheduled or 0,
-        available=status.number_available or 0,
-        selector=tuple(sorted((ds.spec.selector.match_labels or {}).items())),
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        desired=int(status.get("desiredNumberScheduled") or 0),
+        current=int(status.get("currentNumberScheduled") or 0),
+        ready=int(status.get("numberReady") or 0),
+        updated=int(status.get("updatedNumberScheduled") or 0),
+        available=int(status.get("numberAvailable") or 0),
+        selector=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
     )
 
 
-def endpoints_of(endpoints: k8s.V1Endpoints) -> KubeEndpoints:
+def endpoints_of(endpoints: Json) -> KubeEndpoints:
     ready: list[str] = []
     not_ready: list[str] = []
-    for subset in endpoints.subsets or ():
-        ports = [p.port for p in subset.ports or ()] or [None]
+    for subset in _list(endpoints, "subsets"):
+        ports = [p.get("port") for p in _list(subset, "ports")] or [None]
         for port in ports:
             suffix = f":{port}" if port else ""
-            ready += [f"{a.ip}{suffix}" for a in subset.addresses or ()]
-            not_ready += [f"{a.ip}{suffix}" for a in subset.not_ready_addresses or ()]
+            ready += [f"{a.get('ip')}{suffix}" for a in _list(subset, "addresses")]
+            not_ready += [f"{a.get('ip')}{suffix}" for a in _list(subset, "notReadyAddresses")]
     return KubeEndpoints(ready=tuple(ready), not_ready=tuple(not_ready))
 
 
-def event_of(event: k8s.CoreV1Event) -> KubeEvent:
-    involved = event.involved_object
+def event_of(event: Json) -> KubeEvent:
+    meta, involved = _get(event, "metadata"), _get(event, "involvedObject")
     return KubeEvent(
-        namespace=event.metadata.namespace or "",
-        type=event.type or "",
-        reason=event.reason or "",
-        object=f"{(involved.kind or '').lower()}/{involved.name}",
-        message=event.message or "",
-        count=event.count or 1,
-        last_seen=event.last_timestamp or event.event_time or event.metadata.creation_timestamp,
+        namespace=str(meta.get("namespace") or ""),
+        type=str(event.get("type") or ""),
+        reason=str(event.get("reason") or ""),
+        object=f"{str(involved.get('kind') or '').lower()}/{involved.get('name')}",
+        message=str(event.get("message") or ""),
+        count=int(event.get("count") or 1),
+        last_seen=_time(event.get("lastTimestamp"))
+        or _time(event.get("eventTime"))
+        or _time(meta.get("creationTimestamp")),
     )
