@@ -1,7 +1,9 @@
 """Bad-input corpus for the parsers tests/test_node_parsers.py does not reach: well-formed YAML
 and JSON of the right *shape* with wrong types or missing fields (what a half-edited manifest or
 a foreign tool's file looks like), runtime listings, and etcd answers with fields left unset
-(an older etcd, a learner, a member that never started). No input may raise."""
+(an older etcd, a learner, a member that never started), a node's survey output and the
+Kubernetes API's JSON. No input may raise (a survey that cannot be read raises NodeError, which
+marks the node, never the cockpit)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from cluster.etcd.client import EtcdError
 from cluster.etcd.proto import etcd_rpc_pb2 as pb
 from cluster.etcd.source import _client_url, _member_without_list, _merge
 from cluster.findings import evaluate_etcd
+from cluster.kube.source import daemonset_of, endpoints_of, event_of, node_of, pod_of
 from cluster.model import EtcdCluster
+from cluster.nodes.access import NodeError, Survey, Tree
 from cluster.nodes.parse import (
     build_certificates,
     parse_cni_config,
@@ -23,6 +27,7 @@ from cluster.nodes.parse import (
     parse_manifest,
 )
 from cluster.nodes.source import _crictl, _lab
+from cluster.nodes.survey import find_record, parse, section
 
 FUZZ = settings(max_examples=120, deadline=None)
 SCALAR = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
@@ -170,3 +175,82 @@ def test_etcd_answers_with_missing_fields_never_raise(answers: list) -> None:
         assert cluster.quorum >= 0 and cluster.tolerance >= -len(cluster.members)
         findings = evaluate_etcd(cluster)
         assert all(f.id and f.subject is not None for f in findings)
+
+
+SURVEY = Survey((Tree("/etc/kubernetes", 2),), (("date", "+%s.%N"),))
+RECORD = st.one_of(
+    st.builds(
+        find_record,
+        st.sampled_from(["file", "dir", "symlink", "other"]),
+        st.integers(-1, 2**40),
+        st.floats(allow_nan=True),
+        st.text(max_size=30).map(lambda name: f"/etc/kubernetes/{name}"),
+    ),
+    st.binary(max_size=40),  # not find's record at all
+)
+
+
+@FUZZ
+@given(
+    st.lists(RECORD, max_size=6).map(b"".join),
+    st.binary(max_size=60),
+    st.integers(0, 255),
+    st.binary(max_size=40),
+    st.binary(max_size=60),
+)
+def test_survey_output_never_raises_but_node_error(
+    listing: bytes, stdout: bytes, status: int, stderr: bytes, junk: bytes
+) -> None:
+    """Framed answers with odd records and outputs read; anything else is the node's error."""
+    framed = section("n", 0, listing, status, stderr) + section("n", 1, stdout, status, b"")
+    answer = parse(SURVEY, "n", framed)
+    assert set(answer.trees) == set(SURVEY.trees) and set(answer.commands) == set(SURVEY.commands)
+    for output in (junk, framed[: len(framed) // 2] + junk, junk + framed):
+        try:
+            parse(SURVEY, "n", output)
+        except NodeError as exc:
+            assert str(exc)
+
+
+META = shaped(
+    {
+        "name": st.text(max_size=8),
+        "namespace": st.text(max_size=8),
+        "labels": ANY_VALUE,
+        "annotations": ANY_VALUE,
+        "ownerReferences": st.lists(shaped({"kind": SCALAR, "name": SCALAR}), max_size=2),
+        "deletionTimestamp": SCALAR,
+        "creationTimestamp": SCALAR,
+    }
+)
+KUBE_OBJECT = shaped(
+    {
+        "metadata": META,
+        "spec": shaped({"nodeName": SCALAR, "selector": shaped({"matchLabels": ANY_VALUE})}),
+        "status": shaped(
+            {
+                "phase": SCALAR,
+                "conditions": st.lists(shaped({"type": SCALAR, "status": SCALAR}), max_size=2),
+                "containerStatuses": st.lists(
+                    shaped({"restartCount": SCALAR, "state": ANY_VALUE}), max_size=2
+                ),
+                "addresses": ANY_VALUE,
+                "nodeInfo": ANY_VALUE,
+                "numberReady": SCALAR,
+            }
+        ),
+        "subsets": st.lists(shaped({"addresses": ANY_VALUE, "ports": ANY_VALUE}), max_size=2),
+        "involvedObject": ANY_VALUE,
+        "lastTimestamp": st.sampled_from(["2026-11-25T17:00:00Z", "yesterday", ""]) | SCALAR,
+        "count": SCALAR,
+    }
+)
+
+
+@FUZZ
+@given(KUBE_OBJECT)
+def test_kube_objects_with_missing_or_mistyped_fields_never_raise(obj: dict) -> None:
+    """An API object of the right shape but odd fields (another version, another tool's
+    object) still makes a row: one odd pod must not cost the whole list."""
+    for convert in (node_of, pod_of, daemonset_of, endpoints_of, event_of):
+        assert convert(obj) is not None

@@ -365,6 +365,15 @@ def _items(answer: Json) -> list[Json]:
     return _list(answer, "items")
 
 
+def _count(value: Any) -> int:
+    """A counter field; a missing or mistyped one counts as 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _time(value: Any) -> dt.datetime | None:
     """An RFC 3339 timestamp (Time or MicroTime) as an aware datetime."""
     if not isinstance(value, str) or not value:
@@ -411,17 +420,17 @@ def pod_of(pod: Json) -> KubePod:
     return KubePod(
         namespace=str(meta.get("namespace") or ""),
         name=str(meta.get("name") or ""),
-        node=_get(pod, "spec").get("nodeName"),
+        node=_text(_get(pod, "spec").get("nodeName")),
         phase=str(status.get("phase") or "Unknown"),
         ready=ready,
-        restarts=sum(int(c.get("restartCount") or 0) for c in containers),
+        restarts=sum(_count(c.get("restartCount")) for c in containers),
         status=text,
         message=message,
-        component=_get(meta, "labels").get("component"),
+        component=_text(_get(meta, "labels").get("component")),
         mirror=MIRROR_ANNOTATION in _get(meta, "annotations"),
-        owner_kind=owner.get("kind") if owner else None,
-        owner_name=owner.get("name") if owner else None,
-        ip=status.get("podIP"),
+        owner_kind=_text(owner.get("kind")) if owner else None,
+        owner_name=_text(owner.get("name")) if owner else None,
+        ip=_text(status.get("podIP")),
         uid=str(meta.get("uid") or ""),
     )
 
@@ -449,11 +458,11 @@ def daemonset_of(ds: Json) -> KubeDaemonSet:
     return KubeDaemonSet(
         namespace=str(meta.get("namespace") or ""),
         name=str(meta.get("name") or ""),
-        desired=int(status.get("desiredNumberScheduled") or 0),
-        current=int(status.get("currentNumberScheduled") or 0),
-        ready=int(status.get("numberReady") or 0),
-        updated=int(status.get("updatedNumberScheduled") or 0),
-        available=int(status.get("numberAvailable") or 0),
+        desired=_count(status.get("desiredNumberScheduled")),
+        current=_count(status.get("currentNumberScheduled")),
+        ready=_count(status.get("numberReady")),
+        updated=_count(status.get("updatedNumberScheduled")),
+        available=_count(status.get("numberAvailable")),
         selector=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
     )
 
@@ -478,7 +487,7 @@ def event_of(event: Json) -> KubeEvent:
         reason=str(event.get("reason") or ""),
         object=f"{str(involved.get('kind') or '').lower()}/{involved.get('name')}",
         message=str(event.get("message") or ""),
-        count=int(event.get("count") or 1),
+        count=_count(event.get("count")) or 1,
         last_seen=_time(event.get("lastTimestamp"))
         or _time(event.get("eventTime"))
         or _time(meta.get("creationTimestamp")),

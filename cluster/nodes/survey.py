@@ -172,14 +172,18 @@ def _listing(
 def _entries(stdout: bytes, root: str) -> Listing:
     """find's records by path, sorted; memoised, as a warm refresh lists the same trees again
     (callers only read a listing)."""
-    entries = []
+    entries: Listing = {}
     for record in stdout.split(b"\0"):
         letter, _, rest = record.partition(b" ")
         size, _, rest = rest.partition(b" ")
         mtime, _, raw_path = rest.partition(b" ")
         if not raw_path:
             continue
+        try:
+            size_bytes, modified = int(size), float(mtime)
+        except ValueError:
+            continue  # not find's record: nothing a listing can use
         path = raw_path.decode("utf-8", errors="replace").removeprefix(root)
-        kind = FIND_KINDS.get(letter.decode(), "other")
-        entries.append((path, DirEntry(path.rpartition("/")[2], kind, int(size), float(mtime))))
-    return dict(sorted(entries))
+        kind = FIND_KINDS.get(letter.decode(errors="replace"), "other")
+        entries[path] = DirEntry(path.rpartition("/")[2], kind, size_bytes, modified)
+    return dict(sorted(entries.items()))
