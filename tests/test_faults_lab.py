@@ -29,7 +29,7 @@ from cluster.etcd.client import EtcdClient
 from cluster.etcd.source import EtcdSource
 from cluster.lab.control import Lab
 from cluster.model import Snapshot
-from tests.helpers import eventually, set_drill
+from tests.helpers import eventually, set_drill, wait_until
 from tests.test_app_etcd import row_texts, until
 from tui.app import CockpitApp
 from widgets.etcd_pane import EtcdPane
@@ -116,7 +116,9 @@ async def test_frozen_member_list_answerer_the_others_answer_it_next_time(
     try:
         first = await source.collect()
         answerer = next(m for m in first.members if m.endpoint == source._member_list_from)
-        frozen.append(lab.freeze(answerer.name))
+        pid = lab.freeze(answerer.name)
+        frozen.append(pid)
+        wait_until(lambda: process_state(pid) == "T", 5, f"etcd {pid} stopped")
         cluster = await source.collect()
         assert cluster.error is None and len(cluster.members) == len(first.members)
         assert source._member_list_from != answerer.endpoint
@@ -275,6 +277,11 @@ async def test_slow_and_dropped_ssh_nodes_leave_the_others_current(
         await eventually(all_back, 30, "every node reachable again")
     finally:
         await collector.close()
+
+
+def process_state(pid: int) -> str:
+    """R, S, T (stopped)…, as /proc/PID/stat has it."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
 
 
 def open_fds() -> int:
