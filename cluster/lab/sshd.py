@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncssh
 
 from cluster.lab.layout import LabNode, LabPaths
-from cluster.nodes.access import Survey, Tree
+from cluster.nodes.access import MAX_READ_BYTES, Survey, Tree
 from cluster.nodes.local import entry_kind
 from cluster.nodes.parse import SIMULATED_MARK
 from cluster.nodes.survey import find_record, finished, read_request, section
@@ -148,7 +148,17 @@ def _survey_output(node: LabNode, paths: LabPaths, nonce: str, survey: Survey) -
         output, status = _command_output(node, paths, shlex.join(argv))
         stdout, stderr = (output, "") if status == 0 else ("", output)
         sections.append((stdout.encode(), status, stderr.encode()))
+    sections += [_head(root, path) for path in survey.reads]
     return b"".join(section(nonce, i, *answer) for i, answer in enumerate(sections))
+
+
+def _head(root: Path, path: str) -> tuple[bytes, int, bytes]:
+    """What `head -c LIMIT+1 PATH` prints for a file below the node root."""
+    try:
+        with open(os.path.join(root, path.lstrip("/")), "rb") as file:
+            return file.read(MAX_READ_BYTES + 1), 0, b""
+    except OSError as exc:
+        return b"", 1, f"head: cannot open '{path}' for reading: {exc.strerror}\n".encode()
 
 
 async def _survey_shell(process: asyncssh.SSHServerProcess, node: LabNode, paths: LabPaths) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEFAULT_TIMEOUT = 3.0
 MAX_READ_BYTES = 1024 * 1024
@@ -107,18 +107,22 @@ class CommandResult:
 
 @dataclass(frozen=True)
 class Survey:
-    """What one refresh wants of a node: trees to list and read-only commands to run."""
+    """What one refresh wants of a node: trees to list, read-only commands to run and files
+    to read (each up to MAX_READ_BYTES)."""
 
     trees: tuple[Tree, ...] = ()
     commands: tuple[tuple[str, ...], ...] = ()
+    reads: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class SurveyAnswer:
-    """Per tree its listing or the NodeError that listing it met; per command its result."""
+    """Per tree its listing, per file its bytes, or the NodeError that met them; per command
+    its result."""
 
     trees: dict[Tree, Listing | NodeError]
     commands: dict[tuple[str, ...], CommandResult]
+    files: dict[str, bytes | NodeError] = field(default_factory=dict)
 
 
 class NodeAccess(ABC):
@@ -166,14 +170,24 @@ class NodeAccess(ABC):
     async def survey(self, survey: Survey) -> SurveyAnswer:
         """Every tree listed and every command run. This does it call by call; an access whose
         calls are round trips does it in one (`SshNodeAccess`)."""
-        trees, results = await asyncio.gather(
+        trees, results, contents = await asyncio.gather(
             asyncio.gather(*(self.list_tree(t) for t in survey.trees)),
             asyncio.gather(*(self.run(list(c)) for c in survey.commands)),
+            asyncio.gather(*(self._read_or_error(path) for path in survey.reads)),
         )
         return SurveyAnswer(
             dict(zip(survey.trees, trees, strict=True)),
             dict(zip(survey.commands, results, strict=True)),
+            dict(zip(survey.reads, contents, strict=True)),
         )
+
+    async def _read_or_error(self, path: str) -> bytes | NodeError:
+        try:
+            return await self.read_file(path)
+        except NodeError as exc:
+            if exc.connection:
+                raise
+            return exc
 
     async def list_tree(self, tree: Tree) -> Listing | NodeError:
         """The entries below `tree.path` by path, sorted (symlinked directories not followed),

@@ -41,10 +41,14 @@ SERVING_CERTS = (
 )
 
 
+# libyaml's loader parses a manifest 10x faster than PyYAML's own (most of a first refresh).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml(data: bytes) -> tuple[Any, str | None]:
     """The YAML document in `data`, or (None, reason)."""
     try:
-        return yaml.safe_load(data), None
+        return yaml.load(data, Loader=SAFE_LOADER), None
     except yaml.MarkedYAMLError as exc:
         mark = f" at line {exc.problem_mark.line + 1}" if exc.problem_mark else ""
         return None, f"not valid YAML: {exc.problem or exc.context}{mark}"

@@ -18,8 +18,10 @@ import functools
 import ipaddress
 import json
 import time
+from collections.abc import Iterable, Mapping
 
 from cluster.nodes.access import (
+    MAX_READ_BYTES,
     CommandResult,
     DirEntry,
     Listing,
@@ -28,6 +30,7 @@ from cluster.nodes.access import (
     Survey,
     SurveyAnswer,
     Tree,
+    too_large,
 )
 from cluster.nodes.model import (
     CNI_DIR,
@@ -113,25 +116,36 @@ class FileCache:
         node_now = time.time() + self.clock_offset
         return entry if entry.mtime < node_now - RACY_SECONDS else None
 
-    async def read(self, access: NodeAccess, listed: dict[str, DirEntry]) -> dict[str, FileRead]:
-        """Every listed file's content: unchanged ones from the cache, the rest read at once."""
+    async def read(
+        self, access: NodeAccess, listed: Mapping[str, DirEntry | None]
+    ) -> dict[str, FileRead]:
+        """Every listed file's content: unchanged ones from the cache, the rest in one survey
+        (a file listed larger than the read limit is refused without reading it)."""
         contents: dict[str, FileRead] = {}
         for path, entry in listed.items():
             trusted = self._trusted(entry)
             cached = self._entries.get(path) if trusted is not None else None
-            if cached is not None and cached[:2] == (entry.size, entry.mtime):
+            if cached is not None and cached[:2] == (trusted.size, trusted.mtime):
                 contents[path] = cached[2]
-        missing = [path for path in listed if path not in contents]
-        for path, content in zip(
-            missing, await asyncio.gather(*(_read(access, p) for p in missing)), strict=True
-        ):
-            contents[path] = content
-            entry = listed[path]
-            if self._trusted(entry) is not None and isinstance(content, bytes):
-                self._entries[path] = (entry.size or 0, entry.mtime or 0.0, content)
+            elif entry is not None and (entry.size or 0) > MAX_READ_BYTES:
+                contents[path] = _message(path, too_large(path, entry.size or 0, MAX_READ_BYTES))
+        missing = tuple(path for path in listed if path not in contents)
+        answer = await access.survey(Survey(reads=missing)) if missing else None
+        for path in missing:
+            assert answer is not None
+            read = answer.files[path]
+            contents[path] = _message(path, read) if isinstance(read, NodeError) else read
+            trusted = self._trusted(listed[path])
+            if trusted is not None and isinstance(read, bytes):
+                self._entries[path] = (trusted.size or 0, trusted.mtime or 0.0, read)
             else:
                 self._entries.pop(path, None)
         return contents
+
+
+def _message(path: str, error: NodeError) -> str:
+    """A file's error as its row or finding shows it (they name the file already)."""
+    return str(error).removeprefix(f"{path}: ")
 
 
 class NodeSource:
@@ -187,11 +201,13 @@ class NodeSource:
         assert identity is not None
         hostname, addresses = identity[1]
         running = self._running(access.name, probes, answer)
-        (static_pods, extras, manifests_dir), certificates, cni = await asyncio.gather(
-            _static_pods(access, kubernetes, files, running),
-            _certificates(access, kubernetes, answer.trees[PKI_TREE], files),
-            _cni(access, answer.trees[CNI_TREE], files),
-        )
+        pki, kubeconfigs = _pki_files(answer.trees[PKI_TREE]), _kubeconfig_files(kubernetes)
+        cni_listing = answer.trees[CNI_TREE]
+        wanted = _manifest_files(kubernetes) | pki | kubeconfigs | _cni_files(cni_listing)
+        contents = await files.read(access, wanted)  # every changed file in one exchange
+        static_pods, extras, manifests_dir = _static_pods(kubernetes, contents, running)
+        certificates = await _certificates(access, pki, kubeconfigs, contents, files)
+        cni = _cni(cni_listing, contents)
         return NodeState(
             name=access.name,
             address=access.address,
@@ -238,24 +254,28 @@ class NodeSource:
         return {"": (None, f"unknown: {reasons[0]}")}
 
 
-async def _static_pods(
-    access: NodeAccess, kubernetes: Listing, cache: FileCache, running: RunningStates
+def _manifests(kubernetes: Listing) -> tuple[bool, list[DirEntry]]:
+    """(whether manifests/ is a directory, its entries but hidden ones)."""
+    manifests = _children(kubernetes, KUBERNETES_DIR).get("manifests")
+    if manifests is None or manifests.kind != "dir":
+        return False, []
+    entries = _children(kubernetes, MANIFESTS_DIR).values()
+    return True, [e for e in entries if not e.name.startswith(".")]
+
+
+def _manifest_files(kubernetes: Listing) -> dict[str, DirEntry]:
+    return {f"{MANIFESTS_DIR}/{e.name}": e for e in _manifests(kubernetes)[1] if e.kind != "dir"}
+
+
+def _static_pods(
+    kubernetes: Listing, contents: dict[str, FileRead], running: RunningStates
 ) -> tuple[tuple[StaticPod, ...], tuple[ManifestFile, ...], bool]:
     entries = _children(kubernetes, KUBERNETES_DIR)
-    manifests_dir = entries.get("manifests") is not None and entries["manifests"].kind == "dir"
-    files = (
-        [e for e in _children(kubernetes, MANIFESTS_DIR).values() if not e.name.startswith(".")]
-        if manifests_dir
-        else []
-    )
-    reads = await cache.read(
-        access, {f"{MANIFESTS_DIR}/{e.name}": e for e in files if e.kind != "dir"}
-    )
+    manifests_dir, files = _manifests(kubernetes)
+    reads = {e.name: contents[f"{MANIFESTS_DIR}/{e.name}"] for e in files if e.kind != "dir"}
     parsed = {
-        path.rpartition("/")[2]: (
-            _manifest(data) if isinstance(data, bytes) else Manifest(error=data)
-        )
-        for path, data in reads.items()
+        name: _manifest(data) if isinstance(data, bytes) else Manifest(error=data)
+        for name, data in reads.items()
     }
     siblings = sorted(
         name
@@ -409,40 +429,37 @@ def _lab(stdout: str) -> RunningStates:
     return states
 
 
-async def _read(access: NodeAccess, path: str) -> FileRead:
-    try:
-        return await access.read_file(path)
-    except NodeError as exc:
-        if exc.connection:
-            raise
-        return str(exc).removeprefix(f"{path}: ")  # the row or finding names the file already
+def _pki_files(pki: Listing | NodeError) -> dict[str, DirEntry]:
+    """The .crt files below pki/ (symlinks included: their targets are read)."""
+    listed = {} if isinstance(pki, NodeError) else pki
+    return {
+        path: entry
+        for path, entry in listed.items()
+        if entry.kind in ("file", "symlink") and entry.name.endswith(".crt")
+    }
+
+
+def _kubeconfig_files(kubernetes: Listing) -> dict[str, DirEntry]:
+    """The kubeconfigs whose client certificates are certificates of the node too."""
+    entries = _children(kubernetes, KUBERNETES_DIR)
+    return {f"{KUBERNETES_DIR}/{n}": entries[n] for n in KUBECONFIGS if n in entries}
 
 
 async def _certificates(
-    access: NodeAccess, kubernetes: Listing, pki_listing: Listing | NodeError, cache: FileCache
+    access: NodeAccess,
+    pki_paths: Iterable[str],
+    kubeconfig_paths: Iterable[str],
+    contents: dict[str, FileRead],
+    cache: FileCache,
 ) -> tuple[Certificate, ...]:
-    listed = (
-        {
-            path: entry
-            for path, entry in sorted(pki_listing.items())
-            if entry.kind in ("file", "symlink") and entry.name.endswith(".crt")
-        }
-        if not isinstance(pki_listing, NodeError)
-        else {}
-    )
-    entries = _children(kubernetes, KUBERNETES_DIR)
-    kubeconfigs_listed = {f"{KUBERNETES_DIR}/{n}": entries[n] for n in KUBECONFIGS if n in entries}
-    contents = await cache.read(access, listed | kubeconfigs_listed)
-    pki = {path: contents[path] for path in listed}
-    kubeconfigs = {path: contents[path] for path in kubeconfigs_listed}
+    pki = {path: contents[path] for path in pki_paths}
+    kubeconfigs = {path: contents[path] for path in kubeconfig_paths}
     wanted = {
         ref
         for content in kubeconfigs.values()
         if isinstance(content, bytes) and (ref := _kubeconfig(content).cert_path)
     }
-    referenced = dict(
-        zip(wanted, await asyncio.gather(*(_read(access, p) for p in wanted)), strict=True)
-    )
+    referenced = await cache.read(access, dict.fromkeys(sorted(wanted)))  # never trusted
     return _certificate_set(
         tuple(pki.items()), tuple(kubeconfigs.items()), tuple(referenced.items())
     )
@@ -461,16 +478,21 @@ def _filesystems(answer: SurveyAnswer) -> tuple[Filesystem, ...]:
     return tuple(fs for fs in found if fs is not None)
 
 
-async def _cni(access: NodeAccess, listing: Listing | NodeError, cache: FileCache) -> CniState:
+def _cni_files(listing: Listing | NodeError) -> dict[str, DirEntry]:
+    """The files in net.d worth reading: configs and the kubeconfigs CNI plugins use."""
+    if isinstance(listing, NodeError):
+        return {}
+    return {
+        f"{CNI_DIR}/{e.name}": e
+        for e in _children(listing, CNI_DIR).values()
+        if e.kind != "dir" and (is_cni_config(e.name) or "kubeconfig" in e.name)
+    }
+
+
+def _cni(listing: Listing | NodeError, contents: dict[str, FileRead]) -> CniState:
     if isinstance(listing, NodeError):
         return CniState(error=str(listing))
     entries = _children(listing, CNI_DIR).values()
-    wanted = {
-        f"{CNI_DIR}/{e.name}": e
-        for e in entries
-        if e.kind != "dir" and (is_cni_config(e.name) or "kubeconfig" in e.name)
-    }
-    contents = await cache.read(access, wanted)
     return CniState(files=tuple(_cni_file(e, contents.get(f"{CNI_DIR}/{e.name}")) for e in entries))
 
 

@@ -268,7 +268,7 @@ class SshNodeAccess(NodeAccess):
     async def survey(self, survey: Survey) -> SurveyAnswer:
         """One exchange with a `sh -s` kept open on the node: the survey script goes in, its
         framed answer comes out. A node whose shell cannot run it is surveyed call by call; a
-        tree its `find` cannot list is listed over SFTP."""
+        tree its `find` cannot list or a file its `head` cannot read goes over SFTP."""
         if self._shell_refused:
             return await super().survey(survey)
         async with self._shell_lock:
@@ -291,13 +291,14 @@ class SshNodeAccess(NodeAccess):
             answer = parse(survey, nonce, output)
         except NodeError:
             return await super().survey(survey)
-        unlisted = [
-            tree
-            for tree, listing in answer.trees.items()
-            if isinstance(listing, NodeError) and listing.kind is ErrorKind.FAILED
-        ]
-        listings = await asyncio.gather(*(self.list_tree(tree) for tree in unlisted))
+        unlisted = [tree for tree, listing in answer.trees.items() if _failed(listing)]
+        unread = [path for path, content in answer.files.items() if _failed(content)]
+        listings, contents = await asyncio.gather(
+            asyncio.gather(*(self.list_tree(tree) for tree in unlisted)),
+            asyncio.gather(*(self._read_or_error(path) for path in unread)),
+        )
         answer.trees.update(zip(unlisted, listings, strict=True))
+        answer.files.update(zip(unread, contents, strict=True))
         return answer
 
     async def _ask_shell(self, survey: Survey) -> tuple[str, bytes]:
@@ -340,6 +341,11 @@ class SshNodeAccess(NodeAccess):
             connection.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(connection.wait_closed(), self.timeout)
+
+
+def _failed(answer: object) -> bool:
+    """The node's find or head failed for a reason SFTP may not have (busybox, a directory)."""
+    return isinstance(answer, NodeError) and answer.kind is ErrorKind.FAILED
 
 
 def _kind(attrs: asyncssh.SFTPAttrs) -> str:

@@ -22,8 +22,10 @@ import functools
 import json
 import secrets
 import shlex
+from dataclasses import dataclass
 
 from cluster.nodes.access import (
+    MAX_READ_BYTES,
     CommandResult,
     DirEntry,
     ErrorKind,
@@ -33,6 +35,7 @@ from cluster.nodes.access import (
     SurveyAnswer,
     Tree,
     bounded_text,
+    too_large,
 )
 
 HEADER = "# kcockpit-survey v1 "
@@ -56,12 +59,18 @@ def find_argv(tree: Tree, root: str = "") -> list[str]:
     ]
 
 
+def read_argv(path: str, root: str = "") -> list[str]:
+    """A file's bytes, one beyond the read limit so a file too large shows as such."""
+    return ["head", "-c", str(MAX_READ_BYTES + 1), root + path]
+
+
 def script(survey: Survey, nonce: str, root: str = "") -> str:
     """The shell text; `root` prefixes every path (tests run it on a directory of their own)."""
     request = {
         "nonce": nonce,
         "trees": [[t.path, t.depth] for t in survey.trees],
         "commands": [list(c) for c in survey.commands],
+        "reads": list(survey.reads),
     }
     # `section N cmd...`: stdout goes straight out (fd 3), stderr is captured and follows the
     # exit status, so a command's warnings never mix into its JSON.
@@ -78,6 +87,7 @@ def script(survey: Survey, nonce: str, root: str = "") -> str:
         "}",
     ]
     argvs = [find_argv(t, root) for t in survey.trees] + [list(c) for c in survey.commands]
+    argvs += [read_argv(path, root) for path in survey.reads]
     lines += [f"section {i} {shlex.join(argv)}" for i, argv in enumerate(argvs)]
     lines.append("printf '%s finished\\n' \"$m\"")
     return "\n".join(lines) + "\n"
@@ -101,6 +111,7 @@ def read_request(command: str) -> tuple[str, Survey] | None:
     survey = Survey(
         tuple(Tree(str(path), int(depth)) for path, depth in request["trees"]),
         tuple(tuple(str(a) for a in argv) for argv in request["commands"]),
+        tuple(str(path) for path in request.get("reads", ())),
     )
     return str(request["nonce"]), survey
 
@@ -129,8 +140,10 @@ def parse(survey: Survey, nonce: str, output: bytes, root: str = "") -> SurveyAn
     mark = f"@@{nonce}".encode()
     trees: dict[Tree, Listing | NodeError] = {}
     commands: dict[tuple[str, ...], CommandResult] = {}
+    files: dict[str, bytes | NodeError] = {}
     rest = output
-    for index, item in enumerate((*survey.trees, *survey.commands)):
+    reads = tuple(Read(path) for path in survey.reads)
+    for index, item in enumerate((*survey.trees, *survey.commands, *reads)):
         begin = mark + f" begin {index}\n".encode()
         end = b"\n" + mark + f" end {index} ".encode()
         start = rest.find(begin)
@@ -146,9 +159,26 @@ def parse(survey: Survey, nonce: str, output: bytes, root: str = "") -> SurveyAn
         status = int(status_line)
         if isinstance(item, Tree):
             trees[item] = _listing(item, status, stdout, stderr, root)
+        elif isinstance(item, Read):
+            files[item.path] = _content(item.path, status, stdout, stderr)
         else:
             commands[item] = CommandResult(status, bounded_text(stdout), bounded_text(stderr))
-    return SurveyAnswer(trees, commands)
+    return SurveyAnswer(trees, commands, files)
+
+
+@dataclass(frozen=True)
+class Read:
+    """A file to read, as a survey section (a bare path would pass for a command)."""
+
+    path: str
+
+
+def _content(path: str, status: int, stdout: bytes, stderr: bytes) -> bytes | NodeError:
+    if status == 0:
+        return (
+            too_large(path, len(stdout), MAX_READ_BYTES) if len(stdout) > MAX_READ_BYTES else stdout
+        )
+    return _error(path, bounded_text(stderr).strip(), "head")
 
 
 def _listing(
@@ -157,15 +187,19 @@ def _listing(
     entries = _entries(stdout, root)
     if status == 0 or entries:
         return entries  # a subdirectory find could not enter leaves the rest listed
-    reason = bounded_text(stderr).strip()
+    return _error(tree.path, bounded_text(stderr).strip(), "find")
+
+
+def _error(path: str, reason: str, tool: str) -> NodeError:
+    """A failed find or head as the NodeError an SFTP call on `path` would have raised."""
     for words, kind in (
         ("No such file or directory", ErrorKind.NOT_FOUND),
         ("Not a directory", ErrorKind.NOT_FOUND),
         ("Permission denied", ErrorKind.PERMISSION),
     ):
         if words in reason:
-            return NodeError(kind, f"{tree.path}: {words}", path=tree.path)
-    return NodeError(ErrorKind.FAILED, f"{tree.path}: find: {reason[:200]}", path=tree.path)
+            return NodeError(kind, f"{path}: {words}", path=path)
+    return NodeError(ErrorKind.FAILED, f"{path}: {tool}: {reason[:200]}", path=path)
 
 
 @functools.lru_cache(maxsize=512)
