@@ -23,6 +23,11 @@ from cluster.nodes.ssh import SshNodeAccess
 from cluster.nodes.survey import new_nonce, parse, script
 from tests.helpers import set_drill
 
+READS = (
+    "/etc/kubernetes/pki/etcd/server.crt",
+    "/etc/kubernetes/file with spaces.conf",
+    "/etc/kubernetes/missing.conf",
+)
 COMMANDS = (
     ("sh", "-c", "printf 'out\\n'; echo 'warning: not JSON' >&2; exit 3"),
     ("printf", "%s", "no newline at the end"),
@@ -38,6 +43,14 @@ def listing_facts(answer: SurveyAnswer) -> dict[Tree, object]:
         if isinstance(listing, NodeError)
         else {p: (e.name, e.kind, e.size, int(e.mtime or 0)) for p, e in listing.items()}
         for tree, listing in answer.trees.items()
+    }
+
+
+def file_facts(answer: SurveyAnswer) -> dict[str, object]:
+    """Per file its bytes or its error kind."""
+    return {
+        path: content.kind if isinstance(content, NodeError) else content
+        for path, content in answer.files.items()
     }
 
 
@@ -59,7 +72,7 @@ def build_node_files(root: Path) -> None:
 
 async def test_the_real_script_lists_what_the_local_walk_lists(tmp_path: Path) -> None:
     build_node_files(tmp_path)
-    survey = Survey((*TREES, Tree("/etc/kubernetes/admin.conf", 0)), COMMANDS)
+    survey = Survey((*TREES, Tree("/etc/kubernetes/admin.conf", 0)), COMMANDS, READS)
     nonce = new_nonce()
     ran = subprocess.run(
         ["sh", "-s"],
@@ -69,9 +82,11 @@ async def test_the_real_script_lists_what_the_local_walk_lists(tmp_path: Path) -
         timeout=30,
     )
     answer = parse(survey, nonce, ran.stdout, root=str(tmp_path))
-    walked = await LocalNodeAccess("n", root=tmp_path).survey(Survey(survey.trees))
+    walked = await LocalNodeAccess("n", root=tmp_path).survey(Survey(survey.trees, (), READS))
 
     assert listing_facts(answer) == listing_facts(walked)
+    assert file_facts(answer) == file_facts(walked)
+    assert answer.files["/etc/kubernetes/pki/etcd/server.crt"] == b"\x00\xff binary junk"
     pki = answer.trees[TREES[1]]
     assert not isinstance(pki, NodeError)
     assert pki["/etc/kubernetes/pki/etcd-link"].kind == "symlink"
@@ -102,11 +117,14 @@ async def test_one_exchange_over_ssh_answers_like_the_calls_one_by_one(
     ssh_access: NodeAccess,
 ) -> None:
     assert isinstance(ssh_access, SshNodeAccess)
-    survey = Survey(TREES, (("hostname",), ("ss", "-Hltnp"), ("crictl", "ps")))
+    reads = ("/etc/kubernetes/admin.conf", "/etc/kubernetes/pki/ca.crt", "/etc/nothing")
+    survey = Survey(TREES, (("hostname",), ("ss", "-Hltnp"), ("crictl", "ps")), reads)
     exchanged = await ssh_access.survey(survey)
     one_by_one = await NodeAccess.survey(ssh_access, survey)  # readdir per directory, exec each
 
     assert listing_facts(exchanged) == listing_facts(one_by_one)
+    assert file_facts(exchanged) == file_facts(one_by_one)
+    assert file_facts(exchanged)["/etc/nothing"] is ErrorKind.NOT_FOUND
     for command, result in one_by_one.commands.items():  # the shell drops stderr's last newline
         assert exchanged.commands[command] == dataclasses.replace(
             result, stderr=result.stderr.rstrip("\n")
