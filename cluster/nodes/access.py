@@ -83,7 +83,19 @@ class DirEntry:
     mtime: float | None = None
 
 
-Listing = dict[str, DirEntry]  # absolute path on the node -> its entry, sorted by path
+class Listing(dict[str, DirEntry]):
+    """Absolute path on the node -> its entry, sorted by path; read-only once built."""
+
+    def children(self, directory: str) -> dict[str, DirEntry]:
+        """The entries directly in `directory`, by name, in order (indexed on first use: a
+        refresh asks a listing for the same few directories many times)."""
+        index: dict[str, dict[str, DirEntry]] | None = self.__dict__.get("_index")
+        if index is None:
+            index = {}
+            for path, entry in self.items():
+                index.setdefault(path.rpartition("/")[0], {})[entry.name] = entry
+            self.__dict__["_index"] = index
+        return index.get(directory, {})
 
 
 @dataclass(frozen=True)
@@ -201,15 +213,15 @@ class NodeAccess(ABC):
                         f"{tree.path}: No such file or directory",
                         path=tree.path,
                     )
-                return {tree.path: entry}
-            return dict(sorted((await self._walk(tree.path, tree.depth)).items()))
+                return Listing({tree.path: entry})
+            return Listing(sorted((await self._walk(tree.path, tree.depth)).items()))
         except NodeError as exc:
             if exc.connection:
                 raise
             return exc
 
     async def _walk(self, directory: str, depth: int) -> Listing:
-        found: Listing = {}
+        found: dict[str, DirEntry] = {}
         for entry in await self.list_dir(directory):
             path = f"{directory}/{entry.name}"
             found[path] = entry

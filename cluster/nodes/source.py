@@ -110,10 +110,10 @@ class FileCache:
         self._entries: dict[str, tuple[int, float, bytes]] = {}
         self.clock_offset = 0.0  # node clock minus ours, from the last clock probe
 
-    def _trusted(self, entry: DirEntry | None) -> DirEntry | None:
+    @staticmethod
+    def _trusted(entry: DirEntry | None, node_now: float) -> DirEntry | None:
         if entry is None or entry.kind != "file" or entry.size is None or entry.mtime is None:
             return None  # symlinks' targets can change behind an unchanged link
-        node_now = time.time() + self.clock_offset
         return entry if entry.mtime < node_now - RACY_SECONDS else None
 
     async def read(
@@ -122,8 +122,9 @@ class FileCache:
         """Every listed file's content: unchanged ones from the cache, the rest in one survey
         (a file listed larger than the read limit is refused without reading it)."""
         contents: dict[str, FileRead] = {}
+        node_now = time.time() + self.clock_offset
         for path, entry in listed.items():
-            trusted = self._trusted(entry)
+            trusted = self._trusted(entry, node_now)
             cached = self._entries.get(path) if trusted is not None else None
             if cached is not None and cached[:2] == (trusted.size, trusted.mtime):
                 contents[path] = cached[2]
@@ -135,7 +136,7 @@ class FileCache:
             assert answer is not None
             read = answer.files[path]
             contents[path] = _message(path, read) if isinstance(read, NodeError) else read
-            trusted = self._trusted(listed[path])
+            trusted = self._trusted(listed[path], node_now)
             if trusted is not None and isinstance(read, bytes):
                 self._entries[path] = (trusted.size or 0, trusted.mtime or 0.0, read)
             else:
@@ -256,10 +257,10 @@ class NodeSource:
 
 def _manifests(kubernetes: Listing) -> tuple[bool, list[DirEntry]]:
     """(whether manifests/ is a directory, its entries but hidden ones)."""
-    manifests = _children(kubernetes, KUBERNETES_DIR).get("manifests")
+    manifests = kubernetes.children(KUBERNETES_DIR).get("manifests")
     if manifests is None or manifests.kind != "dir":
         return False, []
-    entries = _children(kubernetes, MANIFESTS_DIR).values()
+    entries = kubernetes.children(MANIFESTS_DIR).values()
     return True, [e for e in entries if not e.name.startswith(".")]
 
 
@@ -270,7 +271,7 @@ def _manifest_files(kubernetes: Listing) -> dict[str, DirEntry]:
 def _static_pods(
     kubernetes: Listing, contents: dict[str, FileRead], running: RunningStates
 ) -> tuple[tuple[StaticPod, ...], tuple[ManifestFile, ...], bool]:
-    entries = _children(kubernetes, KUBERNETES_DIR)
+    entries = kubernetes.children(KUBERNETES_DIR)
     manifests_dir, files = _manifests(kubernetes)
     reads = {e.name: contents[f"{MANIFESTS_DIR}/{e.name}"] for e in files if e.kind != "dir"}
     parsed = {
@@ -284,7 +285,7 @@ def _static_pods(
     )
     moved: dict[str, str] = {}  # manifest file name -> where it is now
     for sibling in siblings:
-        for name in _children(kubernetes, f"{KUBERNETES_DIR}/{sibling}"):
+        for name in kubernetes.children(f"{KUBERNETES_DIR}/{sibling}"):
             moved.setdefault(name, f"{KUBERNETES_DIR}/{sibling}/{name}")
     for name in entries:  # a single manifest moved up next to manifests/
         moved.setdefault(name, f"{KUBERNETES_DIR}/{name}")
@@ -304,16 +305,6 @@ def _static_pods(
         if e.kind == "dir"
     )
     return tuple(pods), extras, manifests_dir
-
-
-def _children(listing: Listing, directory: str) -> dict[str, DirEntry]:
-    """The entries directly in `directory`, by name (a listing comes sorted by path)."""
-    prefix = f"{directory}/"
-    return {
-        entry.name: entry
-        for path, entry in listing.items()
-        if path.startswith(prefix) and "/" not in path[len(prefix) :]
-    }
 
 
 # Parsers are pure and their results immutable, so unchanged bytes need parsing once.
@@ -441,7 +432,7 @@ def _pki_files(pki: Listing | NodeError) -> dict[str, DirEntry]:
 
 def _kubeconfig_files(kubernetes: Listing) -> dict[str, DirEntry]:
     """The kubeconfigs whose client certificates are certificates of the node too."""
-    entries = _children(kubernetes, KUBERNETES_DIR)
+    entries = kubernetes.children(KUBERNETES_DIR)
     return {f"{KUBERNETES_DIR}/{n}": entries[n] for n in KUBECONFIGS if n in entries}
 
 
@@ -484,7 +475,7 @@ def _cni_files(listing: Listing | NodeError) -> dict[str, DirEntry]:
         return {}
     return {
         f"{CNI_DIR}/{e.name}": e
-        for e in _children(listing, CNI_DIR).values()
+        for e in listing.children(CNI_DIR).values()
         if e.kind != "dir" and (is_cni_config(e.name) or "kubeconfig" in e.name)
     }
 
@@ -492,7 +483,7 @@ def _cni_files(listing: Listing | NodeError) -> dict[str, DirEntry]:
 def _cni(listing: Listing | NodeError, contents: dict[str, FileRead]) -> CniState:
     if isinstance(listing, NodeError):
         return CniState(error=str(listing))
-    entries = _children(listing, CNI_DIR).values()
+    entries = listing.children(CNI_DIR).values()
     return CniState(files=tuple(_cni_file(e, contents.get(f"{CNI_DIR}/{e.name}")) for e in entries))
 
 

@@ -64,6 +64,7 @@ def read_argv(path: str, root: str = "") -> list[str]:
     return ["head", "-c", str(MAX_READ_BYTES + 1), root + path]
 
 
+@functools.lru_cache(maxsize=256)
 def script(survey: Survey, nonce: str, root: str = "") -> str:
     """The shell text; `root` prefixes every path (tests run it on a directory of their own)."""
     request = {
@@ -206,7 +207,7 @@ def _error(path: str, reason: str, tool: str) -> NodeError:
 def _entries(stdout: bytes, root: str) -> Listing:
     """find's records by path, sorted; memoised, as a warm refresh lists the same trees again
     (callers only read a listing)."""
-    entries: Listing = {}
+    entries: dict[str, DirEntry] = {}
     for record in stdout.split(b"\0"):
         letter, _, rest = record.partition(b" ")
         size, _, rest = rest.partition(b" ")
@@ -220,4 +221,4 @@ def _entries(stdout: bytes, root: str) -> Listing:
         path = raw_path.decode("utf-8", errors="replace").removeprefix(root)
         kind = FIND_KINDS.get(letter.decode(errors="replace"), "other")
         entries[path] = DirEntry(path.rpartition("/")[2], kind, size_bytes, modified)
-    return dict(sorted(entries.items()))
+    return Listing(sorted(entries.items()))
