@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import ctypes
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from cluster.nodes.parse import SAFE_LOADER
 
 log = logging.getLogger("kcockpit.lab.kubelet")
 
@@ -132,12 +135,7 @@ class LabKubelet:
                 continue
             try:
                 data = path.read_bytes()
-                document = yaml.safe_load(data)
-                container = document["spec"]["containers"][0]
-                command = [str(c) for c in container.get("command") or []] + [
-                    str(a) for a in container.get("args") or []
-                ]
-                component = str(document["metadata"]["name"])
+                component, command = _pod_command(data)
             except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError) as exc:
                 log.warning("%s: ignoring invalid manifest %s: %s", self.name, path.name, exc)
                 continue
@@ -147,7 +145,7 @@ class LabKubelet:
                 file=path.name,
                 digest=hashlib.sha256(data).hexdigest(),
                 component=component,
-                command=command,
+                command=list(command),
                 note="" if component == "etcd" else "manifest only: the lab has no binary for it",
             )
         return wanted
@@ -217,3 +215,14 @@ class LabKubelet:
         tmp.write_text(text)
         tmp.replace(self.state_file)
         self._written = text
+
+
+@functools.lru_cache(maxsize=64)
+def _pod_command(data: bytes) -> tuple[str, tuple[str, ...]]:
+    """(pod name, command + args) of a manifest; memoised, as the kubelet looks at the same
+    manifests four times a second (parsing them each time was most of an idle lab's CPU)."""
+    document = yaml.load(data, Loader=SAFE_LOADER)
+    container = document["spec"]["containers"][0]
+    command = [str(c) for c in container.get("command") or []]
+    command += [str(a) for a in container.get("args") or []]
+    return str(document["metadata"]["name"]), tuple(command)
