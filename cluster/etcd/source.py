@@ -143,15 +143,17 @@ class EtcdSource:
 
         preferred = self._member_list_from if self._member_list_from in endpoints else None
         ask([preferred] if preferred else endpoints)
-        pending, errors = set(asked), []
+        heard: set[asyncio.Future[pb.MemberListResponse]] = set()
+        errors: list[str] = []
         try:
-            while pending:
+            while pending := set(asked) - heard:
                 hedging = len(asked) < len(endpoints)
-                done, pending = await asyncio.wait(
+                done, _ = await asyncio.wait(
                     pending,
                     timeout=MEMBER_LIST_HEDGE if hedging else None,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
+                heard |= done
                 for task in done:
                     if (exc := task.exception()) is None:
                         self._member_list_from = asked[task]
@@ -159,9 +161,8 @@ class EtcdSource:
                     errors.append(str(exc))
                 if hedging:
                     ask(endpoints)
-                    pending = {t for t in asked if not t.done()}
         finally:
-            for task in pending:
+            for task in set(asked) - heard:  # raced out: cancelled, their outcome consumed
                 task.cancel()
                 task.add_done_callback(_consume_outcome)
         return None, "; ".join(errors) or "no endpoints configured"

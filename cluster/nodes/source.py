@@ -164,7 +164,8 @@ class NodeSource:
     async def collect_node(self, access: NodeAccess) -> NodeState:
         deadline = access.timeout * 2  # connect, then a few concurrent rounds of reads
         try:
-            return await asyncio.wait_for(self._read_node(access), deadline)
+            async with asyncio.timeout(deadline):  # no inner task to orphan when cancelled
+                return await self._read_node(access)
         except TimeoutError:
             error = f"{access.name}: node did not answer within {deadline:g} s"
         except NodeError as exc:
