@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from textual.visual import VisualType
+from textual.widgets import Static
+
 from cluster.model import Snapshot
 
 
@@ -16,3 +19,15 @@ class SnapshotView:
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         raise NotImplementedError
+
+
+class QuietStatic(Static):
+    """A Static that ignores an update to the content it already shows.
+
+    Static.update() always repaints and re-lays out the screen, and most refreshes change
+    none of the lines built from a snapshot: an unchanged refresh must cost the UI nothing.
+    """
+
+    def update(self, content: VisualType = "", *, layout: bool = True) -> None:
+        if content != self.content:
+            super().update(content, layout=layout)

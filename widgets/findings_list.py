@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from cluster.model import Finding, Snapshot
-from widgets.base import SnapshotView
+from widgets.base import QuietStatic, SnapshotView
 from widgets.format import severity_text
 
 
@@ -23,7 +22,7 @@ def findings_text(findings: tuple[Finding, ...]) -> Text:
     return text
 
 
-class FindingsList(SnapshotView, Static):
+class FindingsList(SnapshotView, QuietStatic):
     DEFAULT_CSS = """
     FindingsList { height: auto; max-height: 10; padding: 0 1; }
     """

@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from cluster.model import Finding, Snapshot
+from widgets.base import QuietStatic
 from widgets.format import severity_text
 from widgets.messages import request_action
 from widgets.table_pane import Row, TablePane
@@ -105,7 +106,7 @@ class FindingsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield FindingsTable(id="findings-table")
-        yield Static(finding_detail(None), id="finding-detail")
+        yield QuietStatic(finding_detail(None), id="finding-detail")
 
     @property
     def table(self) -> FindingsTable:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from cluster.model import Severity, Snapshot
+from widgets.base import QuietStatic
 from widgets.format import SEVERITY_STYLE, SEVERITY_SYMBOL
 
 
@@ -41,10 +41,10 @@ def banner(snapshot: Snapshot) -> Text:
     )
 
 
-class ClusterHeader(Static):
+class ClusterHeader(QuietStatic):
     DEFAULT_CSS = """
     ClusterHeader { height: 1; background: $panel; }
     """
 
     def show(self, snapshot: Snapshot | None, name: str) -> None:
-        self.update(header_text(snapshot, name))
+        self.update(header_text(snapshot, name), layout=False)  # always one line

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual.widgets import Static
 
 from actions.audit import who
+from widgets.base import QuietStatic
 
 
 def last_action_text(record: dict[str, Any] | None) -> Text:
@@ -43,10 +43,10 @@ def incident_text(operating: str, read_only: bool, record: dict[str, Any] | None
     return text.append_text(last_action_text(record))
 
 
-class IncidentBar(Static):
+class IncidentBar(QuietStatic):
     DEFAULT_CSS = """
     IncidentBar { height: 1; padding: 0 1; background: $boost; }
     """
 
     def show(self, operating: str, read_only: bool, record: dict[str, Any] | None) -> None:
-        self.update(incident_text(operating, read_only, record))
+        self.update(incident_text(operating, read_only, record), layout=False)  # one line

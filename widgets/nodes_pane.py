@@ -16,7 +16,7 @@ from textual.widgets import Static
 
 from cluster.kube.model import KubeDaemonSet, KubeNode, KubeView
 from cluster.model import Snapshot
-from widgets.base import SnapshotView
+from widgets.base import QuietStatic, SnapshotView
 from widgets.table_pane import Row, TablePane, unreachable_cell
 
 
@@ -58,7 +58,7 @@ def problem_row(view: KubeView | None, columns: int) -> Row:
     return "problem", (first, *[""] * (columns - 1))
 
 
-class KubeStatus(SnapshotView, Static):
+class KubeStatus(SnapshotView, QuietStatic):
     """Which API server, as whom, and when it last answered."""
 
     DEFAULT_CSS = "KubeStatus { height: 1; padding: 0 1; color: $text-muted; }"
@@ -75,7 +75,7 @@ class KubeStatus(SnapshotView, Static):
             line.append(f" ({age:.0f} s ago: the API is slow)", style="yellow")
         for error in view.read_errors:
             line.append(f"  ✖ {error.request}: {error.status} {error.reason}", style="bold red")
-        self.update(line)
+        self.update(line, layout=False)  # one line, whatever it says
 
 
 class KubeNodesTable(TablePane):
