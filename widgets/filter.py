@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -54,6 +55,35 @@ class FilterableTable(DataTable):
 
     filter_text = ""
     _last_snapshot: Snapshot | None = None
+    # What the cached rendered rows depend on, beyond what DataTable keys its caches by.
+    _styled_for: tuple[object, ...] | None = None
+    _rendered_width: int | None = None
+
+    # A pane switch used to re-render every visible row twice, the bulk of a key press on a
+    # big table: DataTable (textual is pinned) drops its rendered rows on every Resize (a
+    # table gets one each time its pane is shown again, same size or not) and on every style
+    # update (each focus change). The two overrides below keep them when nothing they depend
+    # on changed.
+
+    def _on_resize(self, event: events.Resize) -> None:
+        event.prevent_default()  # instead of DataTable's unconditional invalidation
+        width, self._rendered_width = self._rendered_width, event.size.width
+        # Rows are padded to the width; the first Resize tells the width they were drawn at.
+        if width is not None and width != event.size.width:
+            self._update_count += 1
+
+    def notify_style_update(self) -> None:
+        """The render caches are keyed by pseudo-class state (focus, hover) already: only a
+        new theme or a class change of the table drops them."""
+        styled_for = (self.app.theme, frozenset(self.classes))
+        if styled_for != self._styled_for:
+            self._styled_for = styled_for
+            super().notify_style_update()
+            return
+        super(DataTable, self).notify_style_update()
+        self._styles_cache.clear()
+        self._get_styles_to_render_cell.cache_clear()  # not keyed by the pseudo-class state
+        self.refresh()
 
     def keeps(self, cells: Iterable[object]) -> bool:
         if not self.filter_text:

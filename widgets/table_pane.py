@@ -33,15 +33,25 @@ class TablePane(SnapshotView, FilterableTable):
     def show_snapshot(self, snapshot: Snapshot) -> None:
         self.remember(snapshot)
         rows = [(key, cells) for key, cells in self.table_rows(snapshot) if self.keeps(cells)]
-        if rows == self._shown:
+        shown, self._shown = self._shown, rows
+        if rows == shown:
             return
-        self._shown = rows
+        if shown is not None and [key for key, _ in rows] == [key for key, _ in shown]:
+            self._update_cells(rows, shown)  # same rows in the same order: only values changed
+            return
         selected = self.selected_key
         self.clear()
         for key, cells in rows:
             self.add_row(*cells, key=key)
         if selected is not None and selected in self.rows_by_key:
             self.move_cursor(row=self.get_row_index(selected))
+
+    def _update_cells(self, rows: list[Row], shown: list[Row]) -> None:
+        """Rewrites just the cells that changed; the rows, their order and the cursor stay."""
+        for (key, cells), (_, before) in zip(rows, shown, strict=True):
+            for (column, _), cell, old in zip(self.COLUMNS, cells, before, strict=False):
+                if cell != old:
+                    self.update_cell(key, column, cell, update_width=True)
 
     @property
     def rows_by_key(self) -> set[str]:
