@@ -10,29 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import threading
+from typing import TYPE_CHECKING
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from actions.audit import AuditLog, state_dir
 from actions.audit_tail import LastAuditRecord, operating_here
-from actions.base import Action
-from actions.registry import build_action, context_for
-from actions.runner import Result, Status, perform
-from cluster.collect import Collector
 from cluster.config import Config
 from cluster.model import Severity, Snapshot
 from tui.background import BackgroundLoop
-from tui.commands import CockpitCommands
 from widgets.add_member import AddMemberScreen
+from widgets.base import QuietStatic
 from widgets.certificates_pane import CertificatesPane
 from widgets.cni_pane import CniPane
-from widgets.confirm import ConfirmScreen
 from widgets.etcd_pane import EtcdPane
 from widgets.filter import FilterableTable
 from widgets.findings_list import FindingsList
@@ -44,7 +42,45 @@ from widgets.messages import ActionRequested
 from widgets.nodes_pane import NodesPane
 from widgets.static_pods_pane import StaticPodsPane
 
+if TYPE_CHECKING:  # imported where first needed: the first frame waits for none of them
+    from textual.command import Provider
+
+    from actions.base import Action
+    from actions.runner import Result
+    from cluster.collect import Collector
+
 TABLES_SCOPE = "every table (all panes)"
+
+
+def calm_garbage_collector() -> None:
+    """A full collection stops the UI for as long as it takes to walk every object: 0.2 s and
+    more with everything imported, felt as a stuck key. What startup made (modules, the widget
+    tree, the first snapshot) lives as long as the app: freeze it out of the walks, and collect
+    the young generation less often (Textual allocates a lot per frame). Once per process."""
+    if not gc.get_freeze_count():
+        gc.freeze()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections (CPython's default: 700)
+
+
+async def make_collector(config: Config) -> Collector:
+    from cluster.collect import Collector  # grpc, asyncssh, kubernetes: on the collector's thread
+
+    return Collector(config)
+
+
+def focus_first(pane: Widget) -> None:
+    focusable = [w for w in pane.query("*") if w.can_focus]
+    if focusable and focusable[0] is not pane.app.focused:
+        focusable[0].focus()
+
+
+def cockpit_commands() -> type[Provider]:
+    from tui.commands import CockpitCommands  # it lists the actions: the registry and its imports
+
+    return CockpitCommands
 
 
 HANG_UP_GRACE_SECONDS = 5.0
@@ -80,7 +116,7 @@ class CockpitApp(App[None]):
         *(Binding(str(n), f"show_pane({n})", f"Pane {n}", show=False) for n in range(1, 10)),
     ]
 
-    COMMANDS = App.COMMANDS | {CockpitCommands}
+    COMMANDS = App.COMMANDS | {cockpit_commands}
 
     def __init__(
         self,
@@ -98,7 +134,7 @@ class CockpitApp(App[None]):
         self.read_only = read_only
         self.audit = audit or AuditLog.default()
         self.background = BackgroundLoop()
-        self.collector = Collector(config)
+        self._collector = self.background.submit(make_collector(config))
         self.snapshot: Snapshot | None = None
         self.refresh_count = 0
         self.last_result: Result | None = None
@@ -125,7 +161,7 @@ class CockpitApp(App[None]):
                 yield NodesPane(id="nodes")
             with TabPane("findings", id="pane-findings"):
                 yield FindingsPane(id="findings-pane")
-        yield Static("", id="status-line")
+        yield QuietStatic("", id="status-line")
         yield Footer(compact=True)  # more keys fit at 80 columns
 
     def on_mount(self) -> None:
@@ -148,10 +184,23 @@ class CockpitApp(App[None]):
         watchdog.start()
         self.exit()
 
+    @property
+    def collector(self) -> Collector:
+        """Made on the collector's thread (with its imports) while the UI starts; there is a
+        snapshot, hence a collector, before anything on the UI thread asks for it."""
+        return self._collector.result()
+
     async def on_unmount(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.background.run(self.collector.close()), CLOSE_SECONDS)
+            await asyncio.wait_for(self._close_collector(), CLOSE_SECONDS)
         self.background.stop()
+
+    async def _close_collector(self) -> None:
+        try:
+            collector = await asyncio.wrap_future(self._collector)
+        except Exception:  # it never started (the status line said why): nothing to close
+            return
+        await self.background.run(collector.close())
 
     def action_refresh_now(self, fresh: bool = False) -> None:
         """A refresh; `fresh` (the operator's `r`) re-reads the Kubernetes API too."""
@@ -161,7 +210,8 @@ class CockpitApp(App[None]):
 
     async def _refresh(self, fresh: bool = False) -> None:
         try:
-            snapshot = await self.background.run(self.collector.collect(fresh))
+            collector = await asyncio.wrap_future(self._collector)
+            snapshot = await self.background.run(collector.collect(fresh))
         except Exception as exc:
             self.query_one("#status-line", Static).update(f"refresh failed: {exc}")
             return
@@ -169,6 +219,8 @@ class CockpitApp(App[None]):
             self._refreshing = False
         self.snapshot = snapshot
         self.refresh_count += 1
+        if self.refresh_count == 1:
+            calm_garbage_collector()
         self._ring_for_new_criticals(snapshot)
         self.query_one(ClusterHeader).show(snapshot, self.config.name)
         self.show_incident()
@@ -202,14 +254,15 @@ class CockpitApp(App[None]):
     def action_show_pane(self, number: int) -> None:
         ids = self.pane_ids
         if 0 < number <= len(ids):
-            self.query_one("#panes", TabbedContent).active = ids[number - 1]
+            panes = self.query_one("#panes", TabbedContent)
+            panes.active = ids[number - 1]
+            # Focused before its first frame, the pane's table is drawn once, not blurred
+            # and then again focused.
+            focus_first(panes.get_pane(ids[number - 1]))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # The footer shows the keys of the focused widget: focus the pane just shown.
-        pane = event.tabbed_content.get_pane(event.tab)
-        focusable = [w for w in pane.query("*") if w.can_focus]
-        if focusable:
-            focusable[0].focus()
+        focus_first(event.tabbed_content.get_pane(event.tab))
 
     def help_keys(self) -> list[HelpKey]:
         """Every key: the app's, the pane jumps, the palette, then each pane's own keys."""
@@ -250,6 +303,9 @@ class CockpitApp(App[None]):
         if name == "member-add" and (target is None or peer_url is None):
             self.push_screen(AddMemberScreen(*self._new_member_defaults()), self._add_member_chosen)
             return
+        from actions.registry import build_action, context_for
+        from widgets.confirm import ConfirmScreen
+
         action = build_action(name, target or "", peer_url=peer_url, lab_root=self.config.lab_root)
         context = context_for(self.collector, state_dir())
         verdict = action.guard(self.snapshot)
@@ -278,6 +334,9 @@ class CockpitApp(App[None]):
             self.request_action("member-add", *chosen)
 
     async def _perform(self, action: Action, typed: str) -> None:
+        from actions.registry import context_for
+        from actions.runner import Status, perform
+
         status = self.query_one("#status-line", Static)
 
         def progress(line: str) -> None:

@@ -8,6 +8,7 @@ borrows its connections) lives on this loop; the app awaits results across threa
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -24,8 +25,11 @@ class BackgroundLoop:
     async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Runs `coroutine` on the background loop and awaits its result from the caller's loop;
         cancelling the caller cancels it there too."""
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        return await asyncio.wrap_future(future)
+        return await asyncio.wrap_future(self.submit(coroutine))
+
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Starts `coroutine` on the background loop now; its result is for later."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
     def stop(self, timeout: float = 3.0) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
