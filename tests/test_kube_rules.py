@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from textual.app import App, ComposeResult
 
 from cluster.config import KubeConfig, parse_config
 from cluster.kube.findings import evaluate_kube
@@ -20,8 +21,9 @@ from cluster.kube.model import (
     KubeView,
 )
 from cluster.kube.source import KubeSource, resolve_kubeconfig
-from cluster.model import Severity
+from cluster.model import EtcdCluster, Severity, Snapshot
 from cluster.nodes.model import NodeState, StaticPod
+from widgets.nodes_pane import KubeStatus
 
 NOW = dt.datetime(2025, 3, 10, 3, 0, tzinfo=dt.UTC)
 NODES = ("cp-1", "cp-2", "cp-3")
@@ -244,3 +246,20 @@ def test_the_node_and_the_api_disagreeing_is_a_finding() -> None:
 
 def by_id_with_nodes(view: KubeView, nodes: list[NodeState]) -> set[str]:
     return {f.id for f in evaluate_kube(view, nodes)}
+
+
+async def test_the_api_is_called_slow_only_while_a_newer_read_is_awaited() -> None:
+    """The API is read every few seconds: an older view alone is not a slow API."""
+
+    class StatusLine(App[None]):
+        def compose(self) -> ComposeResult:
+            yield KubeStatus()
+
+    async with StatusLine().run_test() as pilot:
+        status = pilot.app.query_one(KubeStatus)
+        later = NOW + dt.timedelta(seconds=4)  # a view from the last read, 4 s ago
+        status.show_snapshot(Snapshot("prod", later, EtcdCluster(), kube=healthy_view()))
+        assert "as of 03:00:00" in str(status.content) and "slow" not in str(status.content)
+        awaited = replace(healthy_view(), slow_for=3.4)
+        status.show_snapshot(Snapshot("prod", later, EtcdCluster(), kube=awaited))
+        assert "(no answer for 3 s: the API is slow)" in str(status.content)

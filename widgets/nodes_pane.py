@@ -69,10 +69,9 @@ class KubeStatus(SnapshotView, QuietStatic):
             self.update("Kubernetes API: not configured (add a [kube] table to the config)")
             return
         line = Text(f"API {view.server}  user {view.user or '?'}  context {view.context or '?'}  ")
-        age = (snapshot.collected_at - view.collected_at).total_seconds()
         line.append(f"as of {view.collected_at:%H:%M:%S}")
-        if age > 1:
-            line.append(f" ({age:.0f} s ago: the API is slow)", style="yellow")
+        if view.slow_for is not None:
+            line.append(f" (no answer for {view.slow_for:.0f} s: the API is slow)", style="yellow")
         for error in view.read_errors:
             line.append(f"  ✖ {error.request}: {error.status} {error.reason}", style="bold red")
         self.update(line, layout=False)  # one line, whatever it says

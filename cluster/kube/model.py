@@ -148,6 +148,7 @@ class KubeView:
     endpoints: KubeEndpoints | None = None
     events: tuple[KubeEvent, ...] | None = None
     read_errors: tuple[KubeReadError, ...] = field(default=())
+    slow_for: float | None = None  # seconds a newer read has gone unanswered (this one is older)
 
     @property
     def reachable(self) -> bool:
