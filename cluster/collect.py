@@ -6,9 +6,10 @@ import asyncio
 import datetime as dt
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from cluster.config import Config
+from cluster.config import SLOW_ANSWER_SECONDS, Config
 from cluster.engine import FindingsEngine, sizes_diverge
 from cluster.etcd.client import EtcdClient
 from cluster.etcd.hashes import with_hashes
@@ -26,8 +27,9 @@ KUBE_GRACE = 0.2  # seconds a slow API server may delay a refresh before its las
 class Collector:
     """Keeps the etcd channels and node connections open between collections; close() when done.
 
-    etcd and all nodes are read concurrently, so a refresh takes as long as the slowest source.
-    `nodes` is the pool guarded actions borrow connections from. The findings `engine` keeps
+    etcd's members are all asked at once, so a refresh takes as long as the slowest member
+    (within its deadline); nodes and the API are read beside it and never hold a refresh once
+    known (see `collect`). `nodes` is the pool guarded actions borrow connections from. The findings `engine` keeps
     the history and the per-cluster state file (under `state_dir`, default cluster.state's;
     a lab's own directory for a lab, since every lab reuses the same etcd cluster ID).
     """
@@ -47,14 +49,16 @@ class Collector:
         self.engine = FindingsEngine(config, ClusterState.for_cluster(config.name, state_dir))
 
     async def collect(self, fresh: bool = False) -> Snapshot:
-        """A snapshot; the API is read every `[kube] interval` seconds, or now when `fresh`
-        (a guarded action's verification must not judge by an older view)."""
+        """A snapshot. etcd is read now; the nodes as `NodeSource.collect` has it (each
+        node's latest read, new reads under way) and the API every `[kube] interval` seconds,
+        unless `fresh`: then both are read now and waited for (a guard or a verification must
+        not judge by an older view)."""
         if self.kube is not None and self._kube_task is None:
             due = time.monotonic() - self._kube_started >= self.kube.config.interval
             if fresh or due:
                 self._kube_started = time.monotonic()
                 self._kube_task = asyncio.create_task(self.kube.collect())
-        etcd, nodes = await asyncio.gather(self.etcd.collect(), self.node_source.collect())
+        etcd, nodes = await asyncio.gather(self.etcd.collect(), self.node_source.collect(fresh))
         if sizes_diverge(etcd, self.config.thresholds):
             etcd = await with_hashes(self.etcd_client, etcd)
         kube = await self._kube_result(fresh)
@@ -79,6 +83,10 @@ class Collector:
         if task.done():
             self._kube_task = None
             self._kube_view = task.result()
+            return self._kube_view
+        waited = time.monotonic() - self._kube_started
+        if self._kube_view is not None and waited >= SLOW_ANSWER_SECONDS:
+            return replace(self._kube_view, slow_for=waited)
         return self._kube_view
 
     async def close(self) -> None:
@@ -87,5 +95,6 @@ class Collector:
         if self.kube is not None:
             self.kube.close()
         self.etcd.cancel_pending()
+        self.node_source.close()
         self.engine.state.flush()
         await asyncio.gather(self.etcd_client.close(), self.nodes.close())

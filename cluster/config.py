@@ -18,6 +18,9 @@ DEFAULT_KUBE_TIMEOUT = 3.0
 DEFAULT_KUBE_INTERVAL = 5.0
 DEFAULT_REFRESH = 1.0
 DEFAULT_NODE_TIMEOUT = 3.0
+# A read of a node or of the API unanswered this long is slow: the screen shows the part's
+# previous answer (it never waits for it) and says how long the newer one has been awaited.
+SLOW_ANSWER_SECONDS = 1.0
 
 
 class ConfigError(Exception):

@@ -18,22 +18,25 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 
 from actions.audit import AuditLog, timeline
 from actions.base import VerdictKind
 from actions.registry import build_action, context_for
 from actions.runner import Result, Status, perform
 from cluster.collect import Collector
-from cluster.config import Config, load_config
+from cluster.config import SLOW_ANSWER_SECONDS, Config, load_config
 from cluster.etcd.client import EtcdClient
 from cluster.etcd.source import EtcdSource
 from cluster.lab.control import Lab
 from cluster.model import Snapshot
+from cluster.nodes.model import NodeState
 from tests.helpers import eventually, set_drill, wait_until
 from tests.test_app_etcd import row_texts, until
 from tui.app import CockpitApp
 from widgets.etcd_pane import EtcdPane
 from widgets.header import ClusterHeader
+from widgets.table_pane import node_cell
 
 MEMBERSHIP_ACTIONS = ("member-add", "member-remove", "member-promote", "move-leader")
 RANDOM_CYCLES = 1000
@@ -253,6 +256,10 @@ async def test_slow_and_dropped_ssh_nodes_leave_the_others_current(
         set_drill(lab, slow, {"answer_delay": 3 * nodes[1].timeout})
         set_drill(lab, dropped, {"drop_connection": 1})
         marker.write_text('{"cniVersion": "1.0.0", "name": "fault", "plugins": [{"type": "x"}]}')
+        # The slow node's read now under way can only end unreachable (past its deadline):
+        # a refresh that still shows it reachable did not wait for it.
+        during = {n.name: n for n in (await collector.collect()).nodes}
+        assert during[slow].reachable, "a refresh waited for the slow node"
 
         async def others_current() -> Snapshot | None:
             snapshot = await collector.collect()
@@ -276,6 +283,56 @@ async def test_slow_and_dropped_ssh_nodes_leave_the_others_current(
 
         await eventually(all_back, 30, "every node reachable again")
     finally:
+        await collector.close()
+
+
+async def test_a_slow_node_keeps_its_rows_and_says_how_long_it_has_been_awaited(
+    lab: Lab, config: Config
+) -> None:
+    """Slower than a refresh but within its deadline: its previous read stays on screen,
+    marked, while the other nodes are read as usual; once it answers the mark is gone."""
+    slow = config.nodes[1].name
+    collector = Collector(config)  # node timeout 3 s: a 2 s answer is within the deadline
+    try:
+        await collector.collect()
+        set_drill(lab, slow, {"answer_delay": 2.0})
+
+        async def marked() -> NodeState | None:
+            state = {n.name: n for n in (await collector.collect()).nodes}[slow]
+            return state if state.slow_for is not None else None
+
+        state = await eventually(marked, 10, f"{slow} marked slow")
+        assert state.reachable and state.slow_for >= SLOW_ANSWER_SECONDS
+        assert node_cell(state) == Text(f"{slow} ⌛ {state.slow_for:.0f}s", style="yellow")
+        set_drill(lab, slow, None)
+
+        async def current() -> bool:
+            state = {n.name: n for n in (await collector.collect()).nodes}[slow]
+            return state.reachable and state.slow_for is None
+
+        await eventually(current, 10, f"{slow} current again")
+    finally:
+        set_drill(lab, slow, None)
+        await collector.close()
+
+
+async def test_a_fresh_collection_sees_a_change_made_while_reads_were_under_way(
+    lab: Lab, config: Config
+) -> None:
+    """A refresh takes each node's latest read and starts new ones; a guard or verification
+    (`fresh`) must see what changed even after those reads began."""
+    collector = Collector(config)
+    node = config.nodes[0].name
+    marker = lab.paths.node_root(node) / "etc/cni/net.d/98-fresh.conflist"
+    try:
+        await collector.collect()
+        await collector.collect()  # reads of every node under way, begun before the change
+        marker.write_text('{"cniVersion": "1.0.0", "name": "fresh", "plugins": [{"type": "x"}]}')
+        snapshot = await collector.collect(fresh=True)
+        states = {n.name: n for n in snapshot.nodes}
+        assert "98-fresh.conflist" in {f.name for f in states[node].cni.files}
+    finally:
+        marker.unlink(missing_ok=True)
         await collector.close()
 
 

@@ -347,7 +347,7 @@ class CockpitApp(App[None]):
 
         async def guarded() -> Result:
             # On the collector's loop: the action borrows its open connections.
-            snapshot = await self.collector.collect()
+            snapshot = await self.collector.collect(fresh=True)  # the guard judges the present
             return await perform(
                 action,
                 snapshot,

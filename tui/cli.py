@@ -180,7 +180,7 @@ def run_report(config: Config, as_json: bool, fail_on: Severity | None = None) -
     async def collect():
         collector = Collector(config)
         try:
-            return await collector.collect()
+            return await collector.collect(fresh=True)
         finally:
             await collector.close()
 
@@ -224,7 +224,7 @@ def run_act(config: Config, args: argparse.Namespace) -> int:
     async def act():
         collector = Collector(config)
         try:
-            snapshot = await collector.collect()
+            snapshot = await collector.collect(fresh=True)  # the guard judges the present
             return await perform(
                 action,
                 snapshot,

@@ -22,7 +22,7 @@ async def check_lines(config: Config) -> list[tuple[bool, str]]:
             *(collector.etcd_client.status(e) for e in config.etcd.endpoints),
             return_exceptions=True,
         )
-        snapshot = await collector.collect()
+        snapshot = await collector.collect(fresh=True)
     finally:
         await collector.close()
     lines: list[tuple[bool, str]] = []

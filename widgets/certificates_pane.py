@@ -15,7 +15,7 @@ from cluster.model import Severity, Snapshot
 from cluster.nodes.findings import certificate_problems
 from cluster.nodes.model import Certificate, NodeState
 from widgets.format import SEVERITY_STYLE, SEVERITY_SYMBOL
-from widgets.table_pane import Row, TablePane, unreachable_cell
+from widgets.table_pane import Row, TablePane, node_cell, unreachable_cell
 
 COLUMNS = (
     ("urgency", "URGENCY"),
@@ -87,7 +87,7 @@ class CertificatesPane(TablePane):
                     urgency_cell(
                         severity, word if severity is None else _with_days(word, cert, now)
                     ),
-                    node.name,
+                    node_cell(node),
                     cert.name,
                     cert.subject or "-",
                     cert.issuer or "-",

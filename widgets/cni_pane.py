@@ -14,7 +14,7 @@ from cluster.model import Snapshot
 from cluster.nodes.model import CniFile, CniState
 from widgets.format import human_bytes
 from widgets.nodes_pane import cni_agent_cell
-from widgets.table_pane import Row, TablePane, unreachable_cell
+from widgets.table_pane import Row, TablePane, node_cell, unreachable_cell
 
 COLUMNS = (
     ("node", "NODE"),
@@ -56,7 +56,7 @@ class CniPane(TablePane):
                 yield (
                     f"{node.name}/none",
                     (
-                        node.name,
+                        node_cell(node),
                         "-",
                         Text("‼ no CNI config", style="bold red"),
                         "",
@@ -70,7 +70,7 @@ class CniPane(TablePane):
                 yield (
                     f"{node.name}/{file.name}",
                     (
-                        node.name,
+                        node_cell(node),
                         file.name,
                         role_cell(file, cni),
                         ", ".join(file.types),

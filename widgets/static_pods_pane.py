@@ -15,7 +15,7 @@ from cluster.model import Snapshot
 from cluster.nodes.model import KUBERNETES_DIR, ManifestFile, StaticPod
 from widgets.messages import request_action
 from widgets.nodes_pane import api_pod_cell
-from widgets.table_pane import Row, TablePane, unreachable_cell
+from widgets.table_pane import Row, TablePane, node_cell, unreachable_cell
 
 COLUMNS = (
     ("node", "NODE"),
@@ -81,7 +81,7 @@ class StaticPodsPane(TablePane):
                 yield (
                     f"{node.name}/{pod.component}",
                     (
-                        node.name,
+                        node_cell(node),
                         pod.component,
                         manifest_cell(pod),
                         running_cell(pod.running),
@@ -93,5 +93,5 @@ class StaticPodsPane(TablePane):
                 )
             for extra in node.extra_manifests:
                 label = extra.pod_name or "-"
-                cells = (node.name, f"({label})", extra_cell(extra), "", "", "", "", "")
+                cells = (node_cell(node), f"({label})", extra_cell(extra), "", "", "", "", "")
                 yield f"{node.name}/extra/{extra.name}", cells

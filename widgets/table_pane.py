@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from cluster.model import Snapshot
+from cluster.nodes.model import NodeState
 from widgets.base import SnapshotView
 from widgets.filter import FilterableTable
 
@@ -74,6 +75,13 @@ def cursor_row_key(table: DataTable) -> str | None:
         return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
     except Exception:
         return None
+
+
+def node_cell(node: NodeState) -> Cell:
+    """The node's name; on a row drawn from an older read (a newer one is awaited), how long."""
+    if node.slow_for is None:
+        return node.name
+    return Text(f"{node.name} ⌛ {node.slow_for:.0f}s", style="yellow")
 
 
 def unreachable_cell(error: str | None) -> Text:

@@ -157,3 +157,9 @@ class NodeState:
     local: bool = False
     filesystems: tuple[Filesystem, ...] = ()
     listeners: tuple[Listener, ...] = ()
+    read_at: dt.datetime | None = None  # when the node answered what this state shows
+    slow_for: float | None = None  # seconds a newer read has gone unanswered (this one is older)
+
+    def age(self, now: dt.datetime) -> float | None:
+        """Seconds since the node answered what this state shows."""
+        return None if self.read_at is None else (now - self.read_at).total_seconds()

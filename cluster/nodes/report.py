@@ -71,6 +71,7 @@ def node_json(node: NodeState, now: dt.datetime) -> dict[str, Any]:
         "hostname": node.hostname,
         "addresses": list(node.addresses),
         "clock_offset": None if node.clock_offset is None else round(node.clock_offset, 3),
+        "read_at": _time(node.read_at),
         "static_pods": [static_pod_json(p) for p in node.static_pods],
         "extra_manifests": [
             {"name": e.name, "stray": e.stray, "pod": e.pod_name, "error": e.error}

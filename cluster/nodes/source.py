@@ -1,25 +1,36 @@
-"""Collects every node's part of a snapshot, all nodes at once, each under its own deadline.
+"""Collects every node's part of a snapshot, each node read on its own, under its own deadline.
 
-Per node a refresh is one survey (`NodeAccess.survey`): the trees under /etc/kubernetes and
+Per node a read is one survey (`NodeAccess.survey`): the trees under /etc/kubernetes and
 /etc/cni/net.d listed with sizes and mtimes, and the few read-only commands (clock, disks,
 listeners, runtime), in one round trip over SSH. Only files whose size or modification time
 changed are then read (`FileCache`): on a big cluster the SSH servers would otherwise spend most
 of a refresh sending the same certificates again, and 30 nodes would cost 10x what 3 do. For the
 same reason a node's hostname and addresses are asked again only every `IDENTITY_SECONDS` or
 after the node was unreachable. A node that cannot be reached, or does not finish within its
-deadline, becomes an unreachable `NodeState` carrying the error, and the other nodes' states
-are current regardless. Parsing is memoised on the bytes read (YAML and X.509 parsing of
-unchanged files would otherwise be most of a warm refresh's CPU)."""
+deadline, becomes an unreachable `NodeState` carrying the error. Parsing is memoised on the bytes
+read (YAML and X.509 parsing of unchanged files would otherwise be most of a warm refresh's CPU).
+
+A refresh does not wait for the nodes it already knows (`collect(fresh=False)`): it starts a
+read of every node not being read already and takes each node's latest state. So a slow or
+frozen node never holds the screen (the etcd rows and the other nodes go on updating): it keeps
+its previous state until its read's deadline passes, then shows unreachable; and a refresh costs
+the same for 30 nodes as for 3, each node's data being at most one refresh older than its read.
+Whoever must judge by the present (a guard, a verification, the operator's `r`, a one-shot
+report) asks for `fresh`: every node read anew, and waited for.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import ipaddress
 import json
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
+from cluster.config import SLOW_ANSWER_SECONDS
 from cluster.nodes.access import (
     MAX_READ_BYTES,
     CommandResult,
@@ -150,16 +161,62 @@ def _message(path: str, error: NodeError) -> str:
 
 
 class NodeSource:
-    """Reads all nodes of a pool; remembers per node which runtime evidence answers."""
+    """Reads all nodes of a pool, each on its own; remembers per node its latest state and
+    which runtime evidence answers. `close()` stops the reads still running."""
 
     def __init__(self, pool: NodePool) -> None:
         self.pool = pool
         self._pod_probe: dict[str, tuple[str, ...]] = {}
         self._files: dict[str, FileCache] = {}
         self._identities: dict[str, tuple[float, Identity]] = {}  # name -> (asked at, answer)
+        self._reads: dict[str, asyncio.Task[NodeState]] = {}  # name -> its read in flight
+        self._latest: dict[str, NodeState] = {}  # name -> its last completed read
+        self._read_started: dict[str, float] = {}  # name -> when its latest read began
 
-    async def collect(self) -> tuple[NodeState, ...]:
-        return tuple(await asyncio.gather(*(self.collect_node(a) for a in self.pool)))
+    async def collect(self, fresh: bool = True) -> tuple[NodeState, ...]:
+        """Every node's state, in pool order. `fresh`: every node read from now on, waited for
+        (each within its deadline). Otherwise each node's latest state while a new read of it
+        runs on: only a node never read before is waited for."""
+        accesses = list(self.pool)
+        if fresh:  # a read already running began before the question: let it end, read again
+            await _settle(self._reads.values())
+        reads = {access.name: self._read(access) for access in accesses}
+        await _settle(read for name, read in reads.items() if fresh or name not in self._latest)
+        return tuple(self._latest_state(access.name) for access in accesses)
+
+    def _latest_state(self, name: str) -> NodeState:
+        """The node's last read, saying so when a newer one has been awaited for long."""
+        latest = self._latest[name]
+        if name in self._reads:
+            waited = time.monotonic() - self._read_started[name]
+            if waited >= SLOW_ANSWER_SECONDS:
+                return replace(latest, slow_for=waited)
+        return latest
+
+    def _read(self, access: NodeAccess) -> asyncio.Task[NodeState]:
+        """The node's read in flight, or a new one; its state becomes the node's latest."""
+        read = self._reads.get(access.name)
+        if read is None or read.done():  # done: cancelled before it ever ran
+            read = asyncio.ensure_future(self._read_and_keep(access))
+            self._reads[access.name] = read
+            self._read_started[access.name] = time.monotonic()
+        return read
+
+    async def _read_and_keep(self, access: NodeAccess) -> NodeState:
+        try:
+            state = await self.collect_node(access)
+        except Exception as exc:  # a defect, not the node: its row says so, the others go on
+            error = f"{access.name}: reading the node failed: {exc!r}"
+            state = NodeState(access.name, access.address, reachable=False, error=error)
+        finally:
+            del self._reads[access.name]  # before anyone can see this read done
+        self._latest[access.name] = state
+        return state
+
+    def close(self) -> None:
+        """Stops the reads in flight (before the pool's connections are closed)."""
+        for read in self._reads.values():
+            read.cancel()
 
     async def collect_node(self, access: NodeAccess) -> NodeState:
         deadline = access.timeout * 2  # connect, then a few concurrent rounds of reads
@@ -191,7 +248,8 @@ class NodeSource:
         )
         started = time.time()
         answer = await access.survey(survey)
-        offset = _clock_offset(answer.commands[DATE_COMMAND], started, time.time())
+        answered = time.time()
+        offset = _clock_offset(answer.commands[DATE_COMMAND], started, answered)
         if offset is not None:
             files.clock_offset = offset
         kubernetes = answer.trees[KUBERNETES_TREE]
@@ -225,6 +283,7 @@ class NodeSource:
             local=access.local,
             filesystems=_filesystems(answer),
             listeners=_listeners(answer),
+            read_at=dt.datetime.fromtimestamp(answered, dt.UTC),
         )
 
     @staticmethod
@@ -254,6 +313,14 @@ class NodeSource:
             reasons.append((result.stderr or result.stdout).strip()[:100] or probe[0])
         self._pod_probe.pop(node, None)  # a runtime installed later is found next time
         return {"": (None, f"unknown: {reasons[0]}")}
+
+
+async def _settle(reads: Iterable[asyncio.Task[NodeState]]) -> None:
+    """Until every one of `reads` is over (each ends by its own deadline); cancelling the
+    waiter leaves them running."""
+    pending = set(reads)
+    if pending:
+        await asyncio.wait(pending)
 
 
 def _manifests(kubernetes: Listing) -> tuple[bool, list[DirEntry]]:

@@ -277,6 +277,9 @@ class SshNodeAccess(NodeAccess):
             except TimeoutError:
                 self._close_shell()  # a half-read answer would desynchronise the next one
                 raise timed_out(f"{self.name}: survey", self.timeout) from None
+            except asyncio.CancelledError:  # the caller's deadline, or closing: same reason
+                self._close_shell()
+                raise
             except (asyncio.IncompleteReadError, asyncssh.Error, OSError) as exc:
                 self._close_shell()
                 if self._connection is None or self._connection.is_closed():
