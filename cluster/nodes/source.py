@@ -179,10 +179,19 @@ class NodeSource:
         runs on: only a node never read before is waited for."""
         accesses = list(self.pool)
         if fresh:  # a read already running began before the question: let it end, read again
-            await _settle(self._reads.values())
+            await self.reads_done()
         reads = {access.name: self._read(access) for access in accesses}
         await _settle(read for name, read in reads.items() if fresh or name not in self._latest)
         return tuple(self._latest_state(access.name) for access in accesses)
+
+    async def reads_done(self) -> None:
+        """Until every read under way has ended (each ends by its deadline)."""
+        await _settle(self._reads.values())
+
+    @property
+    def all_read(self) -> bool:
+        """Whether every node has been read once (a refresh then waits for none)."""
+        return all(access.name in self._latest for access in self.pool)
 
     def _latest_state(self, name: str) -> NodeState:
         """The node's last read, saying so when a newer one has been awaited for long."""
