@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.text import Text
 from textual.binding import Binding
 
-from cluster.model import EtcdCluster, Snapshot
-from widgets.base import SnapshotView
-from widgets.filter import FilterableTable
+from cluster.model import Snapshot
 from widgets.format import human_bytes, member_state, optional
 from widgets.messages import ActionRequested, request_action
-from widgets.table_pane import cursor_row_key
+from widgets.table_pane import Row, TablePane
 
 COLUMNS = (
     ("state", "STATE"),
@@ -28,13 +28,14 @@ COLUMNS = (
 )
 
 
-class EtcdPane(SnapshotView, FilterableTable):
+class EtcdPane(TablePane):
     """Members of the etcd cluster; rows keep their identity (and the cursor) across refreshes.
 
     The keys ask for guarded actions on the member under the cursor; the app opens the
     confirmation dialog (the pane itself never acts).
     """
 
+    COLUMNS = COLUMNS
     BINDINGS = [
         Binding("l", "request('move-leader')", "Move leader here"),
         Binding("x", "request('member-remove')", "Remove member"),
@@ -48,41 +49,28 @@ class EtcdPane(SnapshotView, FilterableTable):
     EtcdPane { height: auto; max-height: 12; }  /* 7 members + header fit */
     """
 
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.zebra_stripes = True
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
-
-    def show_snapshot(self, snapshot: Snapshot) -> None:
-        self.remember(snapshot)
-        self.show(snapshot.etcd)
-
-    def show(self, cluster: EtcdCluster) -> None:
-        selected = self.selected_member
-        self.clear()
-        for member in cluster.members:
+    def table_rows(self, snapshot: Snapshot) -> Iterable[Row]:
+        for member in snapshot.etcd.members:
             leader = Text("★ leader", style="bold") if member.is_leader else Text("")
             error = member.error or "; ".join(member.errors)
-            cells = (
-                member_state(member),
-                member.display_name,
-                member.endpoint or "-",
-                member.id_hex,
-                optional(member.version),
-                human_bytes(member.db_size),
-                leader,
-                "learner" if member.is_learner else "",
-                optional(member.raft_term),
-                optional(member.raft_index),
-                optional(member.raft_applied_index),
-                Text(error, style="red") if error else "",
+            key = member.id_hex if member.id else (member.endpoint or member.display_name)
+            yield (
+                key,
+                (
+                    member_state(member),
+                    member.display_name,
+                    member.endpoint or "-",
+                    member.id_hex,
+                    optional(member.version),
+                    human_bytes(member.db_size),
+                    leader,
+                    "learner" if member.is_learner else "",
+                    optional(member.raft_term),
+                    optional(member.raft_index),
+                    optional(member.raft_applied_index),
+                    Text(error, style="red") if error else "",
+                ),
             )
-            if self.keeps(cells):
-                key = member.id_hex if member.id else (member.endpoint or member.display_name)
-                self.add_row(*cells, key=key)
-        if selected is not None and selected in self.rows:
-            self.move_cursor(row=self.get_row_index(selected))
 
     def action_request(self, action: str) -> None:
         if action == "member-add":
@@ -101,4 +89,4 @@ class EtcdPane(SnapshotView, FilterableTable):
     @property
     def selected_member(self) -> str | None:
         """The row key (member ID in hex) under the cursor."""
-        return cursor_row_key(self)
+        return self.selected_key
