@@ -17,6 +17,8 @@ test: setup
 setup: $(STAMP)
 	@scripts/install-etcd.sh
 	@scripts/install-kubectl.sh
+	@# Byte-compiled as a wheel install would be: the launch should not compile the sources.
+	@$(BIN)/python -m compileall -q tui widgets actions cluster > /dev/null
 
 $(STAMP): pyproject.toml
 	@scripts/install-system-deps.sh

@@ -1,6 +1,6 @@
 """Runs the cockpit headless on a config and reports, as one JSON line, what an operator feels:
-when the first complete screen was up (wall clock, for the parent to subtract its launch time),
-then the CPU share and RSS growth of the idle cockpit over a window of refreshes.
+when the first complete screen was up and when every tab's pane was filled too (wall clock, for
+the parent to subtract its launch time), then the CPU share and RSS growth of the idle cockpit over a window of refreshes.
 
 Used by bench/run_all.py in a child process so the launch includes interpreter start and every
 import. Usage: python bench/app_probe.py CONFIG [--window SECONDS] [--refresh SECONDS]
@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cluster.config import load_config
-from tui.app import CockpitApp
+from tui.cli import cockpit_app
 
 POLL_SECONDS = 0.01
 
@@ -36,13 +36,15 @@ def cpu_seconds() -> float:
 
 
 async def probe(config_path: Path, window: float, refresh: float) -> dict[str, float]:
-    app = CockpitApp(load_config(config_path), refresh=refresh)
+    app = cockpit_app(load_config(config_path), refresh=refresh)  # launched as `kcockpit` does
     figures: dict[str, float] = {}
 
     async def measure() -> None:
-        while app.refresh_count < 1:  # the first snapshot fills every pane
+        while app.refresh_count < 1:  # the first snapshot fills every pane on screen
             await asyncio.sleep(POLL_SECONDS)
         figures["first_screen_at"] = time.time()
+        await app.later_panes()  # and the other tabs' panes, mounted just after it
+        figures["every_pane_at"] = time.time()
         await asyncio.sleep(2 * refresh)  # settle: caches, channels, first findings
         cpu, rss, started, refreshes = (
             cpu_seconds(),

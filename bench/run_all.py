@@ -208,7 +208,8 @@ def median_process_ms(argv: list[str], runs: int) -> float:
 
 
 def app_probe(config: Path, window: float) -> tuple[float, dict[str, float]]:
-    """(ms from launch to first complete screen, the probe's idle figures)."""
+    """(ms from launch to first complete screen, the probe's figures: when every tab's pane
+    was filled too, then idle CPU and RSS)."""
     launched = time.time()
     result = subprocess.run(
         [sys.executable, str(PROJECT / "bench/app_probe.py"), str(config), "--window", str(window)],
@@ -218,6 +219,7 @@ def app_probe(config: Path, window: float) -> tuple[float, dict[str, float]]:
         cwd=PROJECT,
     )
     figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures["every_pane_ms"] = (figures["every_pane_at"] - launched) * 1000
     return (figures["first_screen_at"] - launched) * 1000, figures
 
 
@@ -364,7 +366,8 @@ def main() -> None:
             report(
                 Figure(
                     "launch to first complete screen",
-                    f"{first_screen:.0f} ms (bare `import textual` {bare:.0f} ms)",
+                    f"{first_screen:.0f} ms, every tab's pane filled at "
+                    f"{idle['every_pane_ms']:.0f} ms (bare `import textual` {bare:.0f} ms)",
                     f"<= {bare + 600:.0f} ms (import textual + 600 ms)",
                     first_screen <= bare + 600,
                 )

@@ -11,6 +11,7 @@ from cluster.config import load_config
 from cluster.lab.control import Lab
 from tests.helpers import POLL_SECONDS, report_json, wait_until
 from tui.app import CockpitApp
+from widgets.certificates_pane import CertificatesPane
 from widgets.etcd_pane import EtcdPane
 from widgets.header import ClusterHeader
 from widgets.help import HelpScreen
@@ -65,3 +66,20 @@ async def test_app_shows_members_leader_and_a_stopped_member(lab: Lab) -> None:
         await pilot.press("q")
     assert app.return_code == 0
     wait_until(lambda: report_json(lab.paths.config)["etcd"]["healthy"] == 3, 15, "lab healthy")
+
+
+async def test_the_other_tabs_are_mounted_after_the_first_screen_and_filled_from_it(
+    lab: Lab,
+) -> None:
+    """The first screen waits only for what it shows; the panes behind the other tabs come
+    right after it, filled from the same snapshot, before any second refresh."""
+    app = CockpitApp(load_config(lab.paths.config), refresh=600)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await until(pilot, lambda: app.refresh_count == 1)
+        assert app.query_one(EtcdPane).row_count == 3
+        await app.later_panes()
+        certificates = app.query_one(CertificatesPane)
+        assert certificates.row_count > 0 and app.refresh_count == 1
+        assert {row[1] for row in certificates.row_texts()} == {"cp-1", "cp-2", "cp-3"}
+        await pilot.press("3")  # the pane is there: shown and focused at once
+        await until(pilot, lambda: app.focused is certificates)

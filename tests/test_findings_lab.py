@@ -178,6 +178,7 @@ async def _pane_opens_the_promote_dialog(config: Config) -> None:
     """Pilot: selecting the finding shows its next command; `a` opens the guarded dialog."""
     app = CockpitApp(config, refresh=0.5)
     async with app.run_test(size=(160, 45)) as pilot:
+        await app.later_panes()
         pane = app.query_one(FindingsPane)
         table = app.query_one(FindingsTable)
         await until(

@@ -236,6 +236,7 @@ async def test_delete_one_daemonset_pod_on_a_node_and_it_is_recreated(
 async def test_nodes_pane_lists_the_lab_nodes_ready(lab: Lab, config: Config) -> None:
     app = CockpitApp(config, refresh=0.5)
     async with app.run_test(size=(160, 40)) as pilot:
+        await app.later_panes()
         pane = app.query_one(NodesPane)
         await until(pilot, lambda: pane.node_rows() == {n.name: "● Ready" for n in lab.spec.nodes})
         assert {"calico-node", "kube-proxy"} <= set(pane.daemonset_rows())

@@ -152,6 +152,7 @@ async def test_app_keeps_running_with_a_node_down(lab: Lab, closed_port: int) ->
     down = lab.spec.nodes[2].name
     app = CockpitApp(with_node(config, down, address="127.0.0.1", port=closed_port), refresh=0.5)
     async with app.run_test(size=(180, 40)) as pilot:
+        await app.later_panes()
         pane = app.query_one(StaticPodsPane)
         await until(pilot, lambda: pane.row_count >= 9)
         rows = pane.row_texts()
@@ -161,15 +162,6 @@ async def test_app_keeps_running_with_a_node_down(lab: Lab, closed_port: int) ->
         original = kube_apiserver.read_text()
         kube_apiserver.write_text(original.replace("v1.29.4", "v1.29.9"))
         try:
-            import sys
-
-            print(
-                "DBG",
-                app.refresh_count,
-                str(app.query_one("#status-line").render()),
-                pane.row_texts()[1],
-                file=sys.__stderr__,
-            )
             await until(
                 pilot,
                 lambda: (

@@ -2,7 +2,8 @@
 40 certificates): an unchanged refresh leaves a table alone, a changed value is rewritten in
 place with the cursor where the operator left it, a pane shown again is drawn from the rows its
 table already rendered, and importing the cockpit leaves the cluster clients to the collector's
-thread. Pure tests on hand-built rows; no lab."""
+thread, and the key footer is rebuilt only when its keys change. Pure tests on hand-built
+rows; no lab."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.widgets import TabbedContent, TabPane
+from textual.widgets._footer import FooterKey
 
 from cluster.model import EtcdCluster, Snapshot
 from tests.helpers import PROJECT
 from tui.app import GC_YOUNG_THRESHOLD, calm_garbage_collector
 from widgets.base import QuietStatic
+from widgets.footer import QuietFooter
 from widgets.table_pane import Row, TablePane
 
 SNAPSHOT = Snapshot("test", dt.datetime.now(dt.UTC), EtcdCluster())
@@ -161,15 +165,58 @@ def test_importing_the_cockpit_leaves_the_cluster_clients_to_the_collector_threa
     assert loaded == "[]"
 
 
-def test_calming_the_garbage_collector_freezes_startup_objects_once() -> None:
+def test_calming_the_garbage_collector_freezes_startup_objects_once_and_turns_it_on() -> None:
+    """A quick launch runs without the collector until the first screen; then startup's
+    objects are frozen out of its walks and it is back on."""
     threshold, frozen = gc.get_threshold(), gc.get_freeze_count()  # an app test may have run
+    gc.disable()
     try:
         calm_garbage_collector()
         after = gc.get_freeze_count()
         calm_garbage_collector()
         assert after > 0 and gc.get_freeze_count() == after
         assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+        assert gc.isenabled()
     finally:
+        gc.enable()
         if not frozen:
             gc.unfreeze()
             gc.set_threshold(*threshold)
+
+
+class CountingFooter(QuietFooter):
+    rebuilt = 0
+
+    async def recompose(self) -> None:
+        self.rebuilt += 1
+        await super().recompose()
+
+
+class Marked(Listing):
+    BINDINGS = [Binding("m", "mark", "Mark row")]
+
+
+async def test_the_footer_is_rebuilt_once_per_change_of_the_keys_it_shows() -> None:
+    class Keys(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Listing(id="one")
+            yield Listing(id="two")  # the same keys as one
+            yield Marked(id="marked")  # one more key
+            yield CountingFooter()
+
+    async with Keys().run_test() as pilot:
+        app = pilot.app
+        footer = app.query_one(CountingFooter)
+        app.query_one("#one").focus()
+        await pilot.pause()
+        rebuilt = footer.rebuilt
+        assert rebuilt >= 1
+        for _ in range(3):  # a burst of signals, nothing new to show
+            app.screen.refresh_bindings()
+        app.query_one("#two").focus()
+        await pilot.pause()
+        assert footer.rebuilt == rebuilt
+        app.query_one("#marked").focus()
+        await pilot.pause()
+        assert footer.rebuilt == rebuilt + 1
+        assert "Mark row" in {key.description for key in footer.query(FooterKey)}

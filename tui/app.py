@@ -14,13 +14,15 @@ import gc
 import os
 import signal
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from actions.audit import AuditLog, state_dir
 from actions.audit_tail import LastAuditRecord, operating_here
@@ -35,6 +37,7 @@ from widgets.etcd_pane import EtcdPane
 from widgets.filter import FilterableTable
 from widgets.findings_list import FindingsList
 from widgets.findings_pane import FindingsPane, finding_key
+from widgets.footer import QuietFooter
 from widgets.header import ClusterHeader
 from widgets.help import HelpKey, HelpScreen, help_key, own_bindings
 from widgets.incident_bar import IncidentBar
@@ -50,16 +53,27 @@ if TYPE_CHECKING:  # imported where first needed: the first frame waits for none
     from cluster.collect import Collector
 
 TABLES_SCOPE = "every table (all panes)"
+# The panes behind the other tabs, by tab: mounted just after the first screen, which shows
+# none of them (a tenth of the launch went to styling and filling their tables before it).
+LATER_PANES: dict[str, tuple[str, Callable[[], Widget]]] = {
+    "pane-static-pods": ("static pods", lambda: StaticPodsPane(id="static-pods")),
+    "pane-certificates": ("certificates", lambda: CertificatesPane(id="certificates")),
+    "pane-cni": ("CNI", lambda: CniPane(id="cni")),
+    "pane-nodes": ("nodes (API)", lambda: NodesPane(id="nodes")),
+    "pane-findings": ("findings", lambda: FindingsPane(id="findings-pane")),
+}
 
 
 def calm_garbage_collector() -> None:
     """A full collection stops the UI for as long as it takes to walk every object: 0.2 s and
     more with everything imported, felt as a stuck key. What startup made (modules, the widget
     tree, the first snapshot) lives as long as the app: freeze it out of the walks, and collect
-    the young generation less often (Textual allocates a lot per frame). Once per process."""
+    the young generation less often (Textual allocates a lot per frame). Once per process;
+    and on again if a quick launch turned it off until now (tui.cli.cockpit_app)."""
     if not gc.get_freeze_count():
         gc.freeze()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    gc.enable()
 
 
 GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections (CPython's default: 700)
@@ -85,6 +99,13 @@ def cockpit_commands() -> type[Provider]:
 
 HANG_UP_GRACE_SECONDS = 5.0
 CLOSE_SECONDS = 3.0
+
+
+class CockpitScreen(Screen):
+    """The main screen: focus starts on the etcd members, where the operator starts (set at
+    once, not on the tabs first and then moved: each move rebuilds the footer)."""
+
+    AUTO_FOCUS = "#etcd"
 
 
 class CockpitApp(App[None]):
@@ -139,8 +160,12 @@ class CockpitApp(App[None]):
         self.refresh_count = 0
         self.last_result: Result | None = None
         self._refreshing = False
+        self._later_panes: asyncio.Future[None] | None = None
         self.operating = operating_here()
         self.last_audit = LastAuditRecord(self.audit)
+
+    def get_default_screen(self) -> Screen:
+        return CockpitScreen(id="_default")
 
     def compose(self) -> ComposeResult:
         yield ClusterHeader(id="header")
@@ -151,18 +176,10 @@ class CockpitApp(App[None]):
                 with Vertical(id="etcd-findings"):
                     yield Static("findings", classes="section")
                     yield FindingsList(id="findings")
-            with TabPane("static pods", id="pane-static-pods"):
-                yield StaticPodsPane(id="static-pods")
-            with TabPane("certificates", id="pane-certificates"):
-                yield CertificatesPane(id="certificates")
-            with TabPane("CNI", id="pane-cni"):
-                yield CniPane(id="cni")
-            with TabPane("nodes (API)", id="pane-nodes"):
-                yield NodesPane(id="nodes")
-            with TabPane("findings", id="pane-findings"):
-                yield FindingsPane(id="findings-pane")
+            for pane_id, (title, _) in LATER_PANES.items():
+                yield TabPane(title, id=pane_id)  # filled once the first screen is up
         yield QuietStatic("", id="status-line")
-        yield Footer(compact=True)  # more keys fit at 80 columns
+        yield QuietFooter(compact=True)  # more keys fit at 80 columns
 
     def on_mount(self) -> None:
         # An SSH drop hangs up the terminal: leave cleanly (an action in flight records that
@@ -172,7 +189,6 @@ class CockpitApp(App[None]):
             loop.add_signal_handler(hang_up, self.hang_up)
         self.query_one(ClusterHeader).show(None, self.config.name)
         self.show_incident()
-        self.query_one(EtcdPane).focus()
         self.set_interval(self.refresh_seconds, self.action_refresh_now)
         self.action_refresh_now()
 
@@ -214,13 +230,15 @@ class CockpitApp(App[None]):
             snapshot = await self.background.run(collector.collect(fresh))
         except Exception as exc:
             self.query_one("#status-line", Static).update(f"refresh failed: {exc}")
+            calm_garbage_collector()  # no first screen to wait for
+            self.call_after_refresh(self.later_panes)
             return
         finally:
             self._refreshing = False
+        if self._later_panes is not None and not self._later_panes.done():
+            await self.later_panes()  # a pane half mounted would get rows before its columns
         self.snapshot = snapshot
         self.refresh_count += 1
-        if self.refresh_count == 1:
-            calm_garbage_collector()
         self._ring_for_new_criticals(snapshot)
         self.query_one(ClusterHeader).show(snapshot, self.config.name)
         self.show_incident()
@@ -233,6 +251,9 @@ class CockpitApp(App[None]):
         if self.read_only:
             status = f"👁 READ-ONLY (actions disabled) · {status}"
         self.query_one("#status-line", Static).update(status)
+        if self.refresh_count == 1:
+            calm_garbage_collector()  # the first screen is filled
+            self.call_after_refresh(self.later_panes)
 
     def _ring_for_new_criticals(self, snapshot: Snapshot) -> None:
         """`--bell`: one terminal bell when a critical finding appears (not on every refresh)."""
@@ -251,17 +272,35 @@ class CockpitApp(App[None]):
     def pane_ids(self) -> list[str]:
         return [pane.id or "" for pane in self.query_one("#panes", TabbedContent).query(TabPane)]
 
-    def action_show_pane(self, number: int) -> None:
+    async def later_panes(self) -> None:
+        """Until the panes behind the other tabs are mounted (they are, once) and filled."""
+        if self._later_panes is None:
+            self._later_panes = asyncio.ensure_future(self._mount_later_panes())
+        await asyncio.shield(self._later_panes)
+
+    async def _mount_later_panes(self) -> None:
+        panes = self.query_one("#panes", TabbedContent)
+        for pane_id, (_, make) in LATER_PANES.items():
+            pane = panes.get_pane(pane_id)
+            await pane.mount(make())
+            if self.snapshot is not None:
+                for view in pane.query(".snapshot-view"):
+                    view.show_snapshot(self.snapshot)  # type: ignore[attr-defined]
+
+    async def action_show_pane(self, number: int) -> None:
         ids = self.pane_ids
         if 0 < number <= len(ids):
+            await self.later_panes()
             panes = self.query_one("#panes", TabbedContent)
             panes.active = ids[number - 1]
             # Focused before its first frame, the pane's table is drawn once, not blurred
             # and then again focused.
             focus_first(panes.get_pane(ids[number - 1]))
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # The footer shows the keys of the focused widget: focus the pane just shown.
+        if event.tabbed_content.active != "pane-etcd":
+            await self.later_panes()
         focus_first(event.tabbed_content.get_pane(event.tab))
 
     def help_keys(self) -> list[HelpKey]:
@@ -287,7 +326,8 @@ class CockpitApp(App[None]):
                         keys.append(help_key(scope, binding))
         return keys
 
-    def action_help(self) -> None:
+    async def action_help(self) -> None:
+        await self.later_panes()  # their keys too
         self.push_screen(HelpScreen(self.help_keys()))
 
     # -- guarded actions ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -17,9 +18,13 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cluster.config import Config, ConfigError, load_config
 from cluster.model import Severity
+
+if TYPE_CHECKING:
+    from tui.app import CockpitApp
 
 EXIT_UNREACHABLE = 1
 EXIT_USAGE = 2
@@ -166,10 +171,21 @@ def _dispatch(args: argparse.Namespace) -> int:
 def run_app(
     config: Config, refresh: float | None, read_only: bool = False, bell: bool = False
 ) -> int:
+    cockpit_app(config, refresh=refresh, read_only=read_only, bell=bell).run()
+    return 0
+
+
+def cockpit_app(
+    config: Config, refresh: float | None = None, read_only: bool = False, bell: bool = False
+) -> CockpitApp:
+    """The cockpit, set up for a quick first screen: no cyclic garbage collection until the
+    first snapshot is shown. Every collection would walk all the objects the imports (Textual,
+    gRPC, asyncssh, kubernetes) are making, a tenth of the launch; the app turns it back on,
+    with what startup made frozen out of later walks (`calm_garbage_collector`)."""
+    gc.disable()
     from tui.app import CockpitApp
 
-    CockpitApp(config, refresh=refresh, read_only=read_only, bell=bell).run()
-    return 0
+    return CockpitApp(config, refresh=refresh, read_only=read_only, bell=bell)
 
 
 def run_report(config: Config, as_json: bool, fail_on: Severity | None = None) -> int:
