@@ -68,11 +68,12 @@ async def test_app_shows_members_leader_and_a_stopped_member(lab: Lab) -> None:
     wait_until(lambda: report_json(lab.paths.config)["etcd"]["healthy"] == 3, 15, "lab healthy")
 
 
-async def test_the_other_tabs_are_mounted_after_the_first_screen_and_filled_from_it(
+async def test_the_other_tabs_are_mounted_after_the_first_screen_and_kept_current_when_shown(
     lab: Lab,
 ) -> None:
     """The first screen waits only for what it shows; the panes behind the other tabs come
-    right after it, filled from the same snapshot, before any second refresh."""
+    right after it, filled from the same snapshot, before any second refresh. Later refreshes
+    update the pane on screen; a pane is brought up to date when it is shown."""
     app = CockpitApp(load_config(lab.paths.config), refresh=600)
     async with app.run_test(size=(160, 30)) as pilot:
         await until(pilot, lambda: app.refresh_count == 1)
@@ -81,5 +82,27 @@ async def test_the_other_tabs_are_mounted_after_the_first_screen_and_filled_from
         certificates = app.query_one(CertificatesPane)
         assert certificates.row_count > 0 and app.refresh_count == 1
         assert {row[1] for row in certificates.row_texts()} == {"cp-1", "cp-2", "cp-3"}
-        await pilot.press("3")  # the pane is there: shown and focused at once
+        first = app.snapshot
+        assert certificates.shown_snapshot is first
+        app.action_refresh_now()
+        await until(pilot, lambda: app.refresh_count == 2)
+        # Behind its tab the pane is left alone; shown, it is brought up to date at once.
+        assert certificates.shown_snapshot is first
+        assert app.query_one(EtcdPane).shown_snapshot is app.snapshot
+        await pilot.press("3")
+        assert certificates.shown_snapshot is app.snapshot and app.snapshot is not first
         await until(pilot, lambda: app.focused is certificates)
+
+
+async def test_quitting_as_the_first_screen_comes_up_is_clean(lab: Lab) -> None:
+    """The operator may quit before the other tabs' panes are mounted: no error, exit 0."""
+
+    class QuitsAtOnce(CockpitApp):
+        async def _refresh(self, fresh: bool = False) -> None:
+            await super()._refresh(fresh)
+            self.exit()
+
+    app = QuitsAtOnce(load_config(lab.paths.config), refresh=600)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await until(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 0 and app.refresh_count == 1

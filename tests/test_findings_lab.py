@@ -178,13 +178,12 @@ async def _pane_opens_the_promote_dialog(config: Config) -> None:
     """Pilot: selecting the finding shows its next command; `a` opens the guarded dialog."""
     app = CockpitApp(config, refresh=0.5)
     async with app.run_test(size=(160, 45)) as pilot:
-        await app.later_panes()
+        await pilot.press(str(app.pane_ids.index("pane-findings") + 1))  # kept current shown
         pane = app.query_one(FindingsPane)
         table = app.query_one(FindingsTable)
         await until(
             pilot, lambda: any(f.id == "etcd.learner-not-promoted" for f in table.findings.values())
         )
-        await pilot.press(str(app.pane_ids.index("pane-findings") + 1))
         key = next(k for k, f in table.findings.items() if f.id == "etcd.learner-not-promoted")
         table.move_cursor(row=table.get_row_index(key))
         detail = pane.query_one("#finding-detail")

@@ -236,10 +236,11 @@ async def test_delete_one_daemonset_pod_on_a_node_and_it_is_recreated(
 async def test_nodes_pane_lists_the_lab_nodes_ready(lab: Lab, config: Config) -> None:
     app = CockpitApp(config, refresh=0.5)
     async with app.run_test(size=(160, 40)) as pilot:
-        await app.later_panes()
+        await pilot.press("5")  # a pane is kept current while it is shown
         pane = app.query_one(NodesPane)
         await until(pilot, lambda: pane.node_rows() == {n.name: "● Ready" for n in lab.spec.nodes})
         assert {"calico-node", "kube-proxy"} <= set(pane.daemonset_rows())
+        await pilot.press("2")
         static_pods = app.query_one(StaticPodsPane)
         await until(
             pilot,
@@ -248,6 +249,7 @@ async def test_nodes_pane_lists_the_lab_nodes_ready(lab: Lab, config: Config) ->
                 == {n.name: "● running" for n in lab.spec.nodes}
             ),
         )
+        await pilot.press("4")
         cni = app.query_one(CniPane)
         agents = [r[-1] for r in cni.row_texts() if r[-1]]
         assert len(agents) == 3 and all(a.startswith("● calico-node-") for a in agents)

@@ -126,7 +126,7 @@ def test_bad_inputs_are_findings_and_lose_nothing(snapshot: Snapshot) -> None:
 async def test_panes_show_the_incidents(scenario_lab: Lab) -> None:
     app = CockpitApp(load_config(scenario_lab.paths.config), refresh=1.0)
     async with app.run_test(size=(200, 50)) as pilot:
-        await app.later_panes()
+        await pilot.press("2")
         pods = app.query_one(StaticPodsPane)
         await until(pilot, lambda: pods.row_count > 0, timeout=30)
         rows = pods.row_texts()

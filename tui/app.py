@@ -21,7 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widget import Widget
+from textual.widget import MountError, Widget
 from textual.widgets import Static, TabbedContent, TabPane
 
 from actions.audit import AuditLog, state_dir
@@ -30,7 +30,7 @@ from cluster.config import Config
 from cluster.model import Severity, Snapshot
 from tui.background import BackgroundLoop
 from widgets.add_member import AddMemberScreen
-from widgets.base import QuietStatic
+from widgets.base import QuietStatic, SnapshotView
 from widgets.certificates_pane import CertificatesPane
 from widgets.cni_pane import CniPane
 from widgets.etcd_pane import EtcdPane
@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # imported where first needed: the first frame waits for none
     from cluster.collect import Collector
 
 TABLES_SCOPE = "every table (all panes)"
+FIRST_PANE = "pane-etcd"
 # The panes behind the other tabs, by tab: mounted just after the first screen, which shows
 # none of them (a tenth of the launch went to styling and filling their tables before it).
 LATER_PANES: dict[str, tuple[str, Callable[[], Widget]]] = {
@@ -83,6 +84,10 @@ async def make_collector(config: Config) -> Collector:
     from cluster.collect import Collector  # grpc, asyncssh, kubernetes: on the collector's thread
 
     return Collector(config)
+
+
+def views_in(root: Widget) -> list[SnapshotView]:
+    return list(root.query(".snapshot-view"))  # type: ignore[arg-type]
 
 
 def focus_first(pane: Widget) -> None:
@@ -161,6 +166,10 @@ class CockpitApp(App[None]):
         self.last_result: Result | None = None
         self._refreshing = False
         self._later_panes: asyncio.Future[None] | None = None
+        # The widgets a snapshot is shown in, by tab (found once the tab's pane is mounted, not
+        # by a query through the whole tree every refresh), and which snapshot each tab shows.
+        self._views: dict[str, list[SnapshotView]] = {}
+        self._tab_shows: dict[str, Snapshot] = {}
         self.operating = operating_here()
         self.last_audit = LastAuditRecord(self.audit)
 
@@ -171,7 +180,7 @@ class CockpitApp(App[None]):
         yield ClusterHeader(id="header")
         yield IncidentBar(id="incident")
         with TabbedContent(id="panes"):
-            with TabPane("etcd", id="pane-etcd"):
+            with TabPane("etcd", id=FIRST_PANE):
                 yield EtcdPane(id="etcd")
                 with Vertical(id="etcd-findings"):
                     yield Static("findings", classes="section")
@@ -189,7 +198,8 @@ class CockpitApp(App[None]):
             loop.add_signal_handler(hang_up, self.hang_up)
         self.query_one(ClusterHeader).show(None, self.config.name)
         self.show_incident()
-        self.set_interval(self.refresh_seconds, self.action_refresh_now)
+        self._views[FIRST_PANE] = views_in(self.query_one(f"#{FIRST_PANE}", TabPane))
+        self.set_interval(self.refresh_seconds, self._timed_refresh)
         self.action_refresh_now()
 
     def hang_up(self) -> None:
@@ -224,6 +234,16 @@ class CockpitApp(App[None]):
             self._refreshing = True
             self.run_worker(self._refresh(fresh), group="refresh", exit_on_error=False)
 
+    async def _timed_refresh(self) -> None:
+        """The timer's refresh, awaited in the timer's own task: a worker a second cost the UI
+        more than an unchanged refresh does. A tick that finds one under way is skipped."""
+        if not self._refreshing:
+            self._refreshing = True
+            try:
+                await self._refresh()
+            except Exception as exc:  # a defect: said on screen, the next tick tries again
+                self.query_one("#status-line", Static).update(f"refresh failed: {exc!r}")
+
     async def _refresh(self, fresh: bool = False) -> None:
         try:
             collector = await asyncio.wrap_future(self._collector)
@@ -242,8 +262,7 @@ class CockpitApp(App[None]):
         self._ring_for_new_criticals(snapshot)
         self.query_one(ClusterHeader).show(snapshot, self.config.name)
         self.show_incident()
-        for view in self.query(".snapshot-view"):
-            view.show_snapshot(snapshot)  # type: ignore[attr-defined]
+        self.bring_up_to_date(self.query_one("#panes", TabbedContent).active)
         # The footer may be cut at 80 columns: the way to every key stays on screen.
         status = f"refreshed every {self.refresh_seconds:g} s · ? all keys"
         if snapshot.etcd.error:
@@ -282,10 +301,21 @@ class CockpitApp(App[None]):
         panes = self.query_one("#panes", TabbedContent)
         for pane_id, (_, make) in LATER_PANES.items():
             pane = panes.get_pane(pane_id)
-            await pane.mount(make())
-            if self.snapshot is not None:
-                for view in pane.query(".snapshot-view"):
-                    view.show_snapshot(self.snapshot)  # type: ignore[attr-defined]
+            try:
+                await pane.mount(make())
+            except MountError:  # the cockpit is closing before it settled: nowhere to mount
+                return
+            self._views[pane_id] = views_in(pane)
+            self.bring_up_to_date(pane_id)
+
+    def bring_up_to_date(self, pane_id: str) -> None:
+        """Shows the latest snapshot in a tab's pane unless it shows it already. A refresh
+        updates the pane on screen only: the one behind a tab is brought up to date when it
+        is shown (a third of the idle cockpit's CPU went to rebuilding hidden rows)."""
+        if self.snapshot is not None and self._tab_shows.get(pane_id) is not self.snapshot:
+            self._tab_shows[pane_id] = self.snapshot
+            for view in self._views.get(pane_id, ()):
+                view.show_snapshot(self.snapshot)
 
     async def action_show_pane(self, number: int) -> None:
         ids = self.pane_ids
@@ -293,15 +323,18 @@ class CockpitApp(App[None]):
             await self.later_panes()
             panes = self.query_one("#panes", TabbedContent)
             panes.active = ids[number - 1]
-            # Focused before its first frame, the pane's table is drawn once, not blurred
-            # and then again focused.
+            # Up to date and focused before its first frame, the pane's table is drawn once,
+            # not blurred and then again focused.
+            self.bring_up_to_date(ids[number - 1])
             focus_first(panes.get_pane(ids[number - 1]))
 
     async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # The footer shows the keys of the focused widget: focus the pane just shown.
-        if event.tabbed_content.active != "pane-etcd":
+        pane_id = event.pane.id or ""
+        if pane_id != FIRST_PANE:
             await self.later_panes()
-        focus_first(event.tabbed_content.get_pane(event.tab))
+        self.bring_up_to_date(pane_id)
+        focus_first(event.pane)
 
     def help_keys(self) -> list[HelpKey]:
         """Every key: the app's, the pane jumps, the palette, then each pane's own keys."""

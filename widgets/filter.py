@@ -54,7 +54,7 @@ class FilterableTable(DataTable):
     """
 
     filter_text = ""
-    _last_snapshot: Snapshot | None = None
+    shown_snapshot: Snapshot | None = None  # the snapshot the rows were drawn from
     # What the cached rendered rows depend on, beyond what DataTable keys its caches by.
     _styled_for: tuple[object, ...] | None = None
     _rendered_width: int | None = None
@@ -92,7 +92,7 @@ class FilterableTable(DataTable):
         return any(needle in str(cell).casefold() for cell in cells)
 
     def remember(self, snapshot: Snapshot) -> None:
-        self._last_snapshot = snapshot
+        self.shown_snapshot = snapshot
 
     def action_filter(self) -> None:
         self.app.push_screen(FilterScreen(self.filter_text), self.set_filter)
@@ -103,5 +103,5 @@ class FilterableTable(DataTable):
         self.filter_text = text
         self.set_class(bool(text), "-filtered")
         self.border_title = f"/ filter: {text}  (/ to change or clear)" if text else None
-        if self._last_snapshot is not None:
-            self.show_snapshot(self._last_snapshot)  # type: ignore[attr-defined]
+        if self.shown_snapshot is not None:
+            self.show_snapshot(self.shown_snapshot)  # type: ignore[attr-defined]
