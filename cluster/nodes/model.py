@@ -7,6 +7,7 @@ findings and the panes read only these, so both are testable on hand-built value
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 
 EXPECTED_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -104,11 +105,12 @@ class CniState:
     files: tuple[CniFile, ...] = ()
     error: str | None = None
 
-    @property
+    # Computed once per state (frozen, so they cannot go stale): the CNI pane asks per row.
+    @functools.cached_property
     def primaries(self) -> tuple[CniFile, ...]:
         return tuple(f for f in sorted(self.files, key=lambda f: f.name) if f.primary)
 
-    @property
+    @functools.cached_property
     def active(self) -> CniFile | None:
         """The config the kubelet uses: the lexicographically first valid primary one."""
         return self.primaries[0] if self.primaries else None
