@@ -34,5 +34,6 @@ lint: setup
 screenshots: setup
 	$(BIN)/python scripts/screenshots.py
 
+# Prints every performance figure of issue 7 beside its target (not run in CI).
 bench: setup
-	$(BIN)/python bench/refresh.py
+	$(BIN)/python bench/run_all.py --quick

@@ -353,8 +353,10 @@ def main() -> None:
             )
             age3, age30 = fan_out.node_age_ms
             print(
-                f"INFO  what it shows: node data one refresh old (no refresh waits for a node); "
-                f"oldest node's data {age30:.0f} ms old with 30 nodes, {age3:.0f} ms with 3",
+                f"INFO  what it shows: each node's latest read, begun by the refresh before (no "
+                f"refresh waits for a node): the oldest {age30:.0f} ms old with 30 nodes, "
+                f"{age3:.0f} ms with 3 (here refreshes follow as soon as reads settle; at the "
+                f"cockpit's pace, up to one refresh interval)",
                 flush=True,
             )
             os.kill(farm_process.pid, signal.SIGTERM)
