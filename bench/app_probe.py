@@ -1,6 +1,7 @@
 """Runs the cockpit headless on a config and reports, as one JSON line, what an operator feels:
 when the first complete screen was up and when every tab's pane was filled too (wall clock, for
-the parent to subtract its launch time), then the CPU share and RSS growth of the idle cockpit over a window of refreshes.
+the parent to subtract its launch time), then the CPU share and RSS growth of the idle cockpit
+over a window of refreshes.
 
 Used by bench/run_all.py in a child process so the launch includes interpreter start and every
 import. Usage: python bench/app_probe.py CONFIG [--window SECONDS] [--refresh SECONDS]

@@ -28,10 +28,11 @@ class Collector:
     """Keeps the etcd channels and node connections open between collections; close() when done.
 
     etcd's members are all asked at once, so a refresh takes as long as the slowest member
-    (within its deadline); nodes and the API are read beside it and never hold a refresh once
-    known (see `collect`). `nodes` is the pool guarded actions borrow connections from. The findings `engine` keeps
-    the history and the per-cluster state file (under `state_dir`, default cluster.state's;
-    a lab's own directory for a lab, since every lab reuses the same etcd cluster ID).
+    (within its deadline); nodes and the API are read on their own and never hold a refresh
+    once known (see `collect`). `nodes` is the pool guarded actions borrow connections from.
+    The findings `engine` keeps the history and the per-cluster state file (under
+    `state_dir`, default cluster.state's; a lab's own directory for a lab, since every lab
+    reuses the same etcd cluster ID).
     """
 
     def __init__(self, config: Config, state_dir: Path | None = None) -> None:

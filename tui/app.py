@@ -229,7 +229,8 @@ class CockpitApp(App[None]):
         await self.background.run(collector.close())
 
     def action_refresh_now(self, fresh: bool = False) -> None:
-        """A refresh; `fresh` (the operator's `r`) re-reads the Kubernetes API too."""
+        """A refresh; `fresh` (the operator's `r`) reads every node and the Kubernetes API
+        anew and waits for them, instead of taking their latest reads."""
         if not self._refreshing:
             self._refreshing = True
             self.run_worker(self._refresh(fresh), group="refresh", exit_on_error=False)
