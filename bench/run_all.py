@@ -129,8 +129,8 @@ async def compare_refreshes(small: Config, large: Config, runs: int, state: Path
     a, b = Refresher(small, state / "small"), Refresher(large, state / "large")
     try:
         ms = await alternate(a.refresh, b.refresh, runs, between=settled(a, b))
-        ages = tuple(1000 * statistics.median(r.node_ages[2:]) for r in (a, b))
-        return Comparison(ms, ages)  # type: ignore[arg-type]
+        age_a, age_b = (1000 * statistics.median(r.node_ages[2:]) for r in (a, b))
+        return Comparison(ms, (age_a, age_b))
     finally:
         await asyncio.gather(a.close(), b.close())
 

@@ -256,7 +256,7 @@ class CockpitApp(App[None]):
             return
         finally:
             self._refreshing = False
-        if self._later_panes is not None and not self._later_panes.done():
+        if self._later_panes is not None:
             await self.later_panes()  # a pane half mounted would get rows before its columns
         self.snapshot = snapshot
         self.refresh_count += 1
@@ -321,21 +321,22 @@ class CockpitApp(App[None]):
     async def action_show_pane(self, number: int) -> None:
         ids = self.pane_ids
         if 0 < number <= len(ids):
-            await self.later_panes()
             panes = self.query_one("#panes", TabbedContent)
             panes.active = ids[number - 1]
-            # Up to date and focused before its first frame, the pane's table is drawn once,
-            # not blurred and then again focused.
-            self.bring_up_to_date(ids[number - 1])
-            focus_first(panes.get_pane(ids[number - 1]))
+            # Ready before its first frame, the pane's table is drawn once, not blurred and
+            # then again focused (its TabActivated then finds nothing left to do).
+            await self._ready_to_show(panes.get_pane(ids[number - 1]))
 
     async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        # The footer shows the keys of the focused widget: focus the pane just shown.
-        pane_id = event.pane.id or ""
-        if pane_id != FIRST_PANE:
+        await self._ready_to_show(event.pane)  # a tab clicked, or chosen in the palette
+
+    async def _ready_to_show(self, pane: TabPane) -> None:
+        """The pane being shown: mounted, up to date, and focused (the footer shows the keys
+        of the focused widget)."""
+        if pane.id != FIRST_PANE:
             await self.later_panes()
-        self.bring_up_to_date(pane_id)
-        focus_first(event.pane)
+        self.bring_up_to_date(pane.id or "")
+        focus_first(pane)
 
     def help_keys(self) -> list[HelpKey]:
         """Every key: the app's, the pane jumps, the palette, then each pane's own keys."""

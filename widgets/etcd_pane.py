@@ -81,12 +81,8 @@ class EtcdPane(TablePane):
     @property
     def selected_name(self) -> str | None:
         """The member name (or hex ID of an unstarted member) under the cursor."""
-        if self.selected_member is None:
+        key = self.selected_key
+        if key is None:
             return None
-        name = str(self.get_row(self.selected_member)[1])
-        return self.selected_member if name.startswith("(unstarted") else name
-
-    @property
-    def selected_member(self) -> str | None:
-        """The row key (member ID in hex) under the cursor."""
-        return self.selected_key
+        name = str(self.get_row(key)[1])
+        return key if name.startswith("(unstarted") else name
