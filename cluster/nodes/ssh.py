@@ -6,20 +6,29 @@ refresh costs round trips, not handshakes. The user's own SSH setup is honoured:
 ~/.ssh/known_hosts, unless the node config names its own (the lab does). A host key that is
 unknown or changed is refused; the error carries the offered key's fingerprint so the operator
 can compare it with the node's console before trusting it.
+
+What the user's SSH setup cannot do is weaken that: kcockpit always hands asyncssh its own
+known_hosts (so asyncssh never reads UserKnownHostsFile for the node), never forwards the agent
+to a node whatever ForwardAgent says, and refuses to connect when the ssh_config that applies to
+the node or its jump hosts asks for no host-key checking (`UserKnownHostsFile none` or
+/dev/null, `StrictHostKeyChecking no`/`off`/`accept-new`): a config written to switch checking
+off fails loudly, naming its file and line, instead of being quietly overridden.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import os
 import shlex
 import stat as stat_module
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncssh
+from asyncssh.config import SSHClientConfig, SSHConfig
 from asyncssh.encryption import get_default_encryption_algs
 
 from cluster.config import NodeConfig
@@ -33,6 +42,7 @@ from cluster.nodes.access import (
     Survey,
     SurveyAnswer,
     bounded_text,
+    not_regular,
     timed_out,
     too_large,
 )
@@ -41,7 +51,8 @@ from cluster.nodes.survey import finished, new_nonce, parse, script
 
 T = TypeVar("T")
 KEEPALIVE_SECONDS = 10.0
-USER_KNOWN_HOSTS = Path("~/.ssh/known_hosts").expanduser()
+# StrictHostKeyChecking values that would connect to a host whose key is unknown or changed.
+UNCHECKED = frozenset({"no", "off", "accept-new"})
 # AES-GCM first: one AEAD call per packet, where asyncssh's ChaCha20 builds two cipher contexts
 # per packet (a third of a warm refresh's client CPU). The defaults stay as fallbacks.
 ENCRYPTION_PREFERENCE = [
@@ -57,6 +68,89 @@ SFTP_KINDS = {
     asyncssh.FX_PERMISSION_DENIED: ErrorKind.PERMISSION,
     asyncssh.FX_FILE_ALREADY_EXISTS: ErrorKind.EXISTS,
 }
+
+
+def user_known_hosts() -> Path:
+    """~/.ssh/known_hosts, resolved when used: HOME is read at connect time, as asyncssh does."""
+    return Path("~/.ssh/known_hosts").expanduser()
+
+
+def _traced(setter: Callable[..., None]) -> Callable[..., None]:
+    """asyncssh's setter for an option, also noting the file and line of the value that wins
+    (the first one met, as ssh reads it), so a refusal can point at it."""
+
+    def handler(config: _TrustConfig, option: str, args: list[str]) -> None:
+        if option not in config._options:
+            config.origins[option] = f"{config._path} line {config._line_no}"
+        setter(config, option, args)
+
+    return handler
+
+
+class _TrustConfig(SSHClientConfig):
+    """The ssh_config that applies to one host, read by asyncssh's own parser (Host and Match
+    blocks, Include, tokens, first value wins) so kcockpit judges exactly what asyncssh would
+    apply. It also keeps StrictHostKeyChecking, an option asyncssh skips as unknown: a config
+    that sets it means to weaken checking, and kcockpit refuses it rather than ignore it."""
+
+    _handlers = {
+        **SSHClientConfig._handlers,
+        "userknownhostsfile": ("UserKnownHostsFile", _traced(SSHConfig._set_string_list)),
+        "stricthostkeychecking": ("StrictHostKeyChecking", _traced(SSHConfig._set_string)),
+    }
+
+    def __init__(self, *args: Any) -> None:
+        self.origins: dict[str, str] = {}
+        super().__init__(*args)
+
+    def unchecked(self) -> str | None:
+        """Where and how this config asks to connect without checking host keys, or None."""
+        files = self.get("UserKnownHostsFile")
+        if isinstance(files, list) and all(_null_device(f) for f in files):
+            setting = f"UserKnownHostsFile {' '.join(files) or 'none'}"
+            return f"{self.origins['UserKnownHostsFile']}: `{setting}`"
+        strict = self.get("StrictHostKeyChecking")
+        if isinstance(strict, str) and strict.lower() in UNCHECKED:
+            return f"{self.origins['StrictHostKeyChecking']}: `StrictHostKeyChecking {strict}`"
+        return None
+
+
+def _judge(
+    paths: list[Path], local_user: str, host: str, user: object, port: object
+) -> tuple[str | None, list[str]]:
+    """(where the ssh_config for `host` asks for no host-key checking, or None; its ProxyJump
+    hops). `user` and `port` are () when unset, as asyncssh takes them. Both of asyncssh's
+    passes are judged: the first, and the one it rereads the files with when a `Match
+    canonical` or `Match final` block is present."""
+    unchecked, jumps = None, []
+    for again in (False, True):
+        config = _TrustConfig.load(None, paths, False, again, again, local_user, user, host, port)
+        unchecked = unchecked or config.unchecked()
+        proxy = config.get("ProxyJump")
+        if isinstance(proxy, str):
+            jumps += [spec for spec in proxy.split(",") if spec not in jumps]
+    return unchecked, jumps
+
+
+def _jump(spec: str) -> tuple[str, object, object]:
+    """(host, user, port) of one ProxyJump hop, split as asyncssh splits it; () is unset."""
+    user, _, host = spec.rpartition("@")
+    port: object = ()
+    if ":" in host:
+        host, _, number = host.rpartition(":")
+        port = int(number)
+    return host, user or (), port
+
+
+def _null_device(path: str) -> bool:
+    return os.path.realpath(os.path.expanduser(path)) == os.devnull
+
+
+def _trusted(known_hosts: Path) -> str | asyncssh.SSHKnownHosts:
+    """What asyncssh checks host keys against. A file not there yet trusts no key: passing its
+    missing name would fail as an OSError, and an empty value would make asyncssh fall back to
+    ~/.ssh/known_hosts, which is not what the node config names."""
+    return str(known_hosts) if known_hosts.exists() else asyncssh.import_known_hosts("")
 
 
 class SshNodeAccess(NodeAccess):
@@ -83,20 +177,60 @@ class SshNodeAccess(NodeAccess):
 
     def _options(self) -> dict[str, Any]:
         node = self.node
-        options: dict[str, Any] = {"connect_timeout": self.timeout}
+        options: dict[str, Any] = {
+            "connect_timeout": self.timeout,
+            "known_hosts": _trusted(self.known_hosts),
+            "agent_forwarding": False,
+        }
         if node.port:
             options["port"] = node.port
         if node.user:
             options["username"] = node.user
         if node.identity:
             options["client_keys"] = [str(node.identity)]
-        if node.known_hosts:
-            options["known_hosts"] = str(node.known_hosts)
         if node.ssh_config is not None:
             options["config"] = [str(p) for p in node.ssh_config]
         if not node.agent:
             options["agent_path"] = None
         return options
+
+    @property
+    def known_hosts(self) -> Path:
+        """The one known_hosts this node's host key is checked against."""
+        return self.node.known_hosts or user_known_hosts()
+
+    def _config_paths(self) -> list[Path]:
+        """The ssh_config files asyncssh reads for this node: the node config's list, else
+        ~/.ssh/config when it can be read (asyncssh's own rule)."""
+        if self.node.ssh_config is not None:
+            return list(self.node.ssh_config)
+        default = Path("~/.ssh/config").expanduser()
+        return [default] if os.access(default, os.R_OK) else []
+
+    def _refuse_unchecked(self) -> None:
+        """Raises when the ssh_config for the node, or for a jump host on its ProxyJump, asks
+        for no host-key checking. asyncssh connects a jump host with the same config files but
+        none of kcockpit's options, so only refusing keeps that hop checked."""
+        paths = self._config_paths()
+        try:
+            local_user = getpass.getuser()
+            user, port = self.node.user or (), self.node.port or ()
+            unchecked, jumps = _judge(paths, local_user, self.address, user, port)
+            for spec in jumps:
+                if unchecked is None and (found := _judge(paths, local_user, *_jump(spec))[0]):
+                    unchecked = f"{found} for jump host {spec}"
+        except (OSError, ValueError, KeyError) as exc:  # unreadable, malformed, no local user
+            raise NodeError(
+                ErrorKind.UNREACHABLE, f"{self.name}: ssh {self.target}: ssh_config: {exc}"
+            ) from None
+        if unchecked is not None:
+            raise NodeError(
+                ErrorKind.UNREACHABLE,  # a connection kind: nothing on the node is read
+                f"{self.name}: ssh {self.target}: refused: {unchecked} would turn host-key "
+                f"checking off, which kcockpit never does (it checks against "
+                f"{self.known_hosts}); remove it for this host, or set ssh_config = [] for "
+                f"the node",
+            )
 
     async def connect(self) -> None:
         await self._sftp_client()
@@ -122,6 +256,7 @@ class SshNodeAccess(NodeAccess):
             return self._sftp
 
     async def _open(self) -> asyncssh.SSHClientConnection:
+        self._refuse_unchecked()
         try:
             return await asyncssh.connect(
                 self.address,
@@ -159,7 +294,7 @@ class SshNodeAccess(NodeAccess):
         except (TimeoutError, asyncssh.Error, OSError):
             offered = None
         fingerprint = offered.get_fingerprint() if offered else None
-        known_hosts = self.node.known_hosts or USER_KNOWN_HOSTS
+        known_hosts = self.known_hosts
         port = self.node.port or 22
         try:
             listed = asyncssh.read_known_hosts(str(known_hosts)).match(
@@ -232,6 +367,8 @@ class SshNodeAccess(NodeAccess):
         sftp = await self._sftp_client()
 
         async def read() -> bytes:
+            if not stat_module.S_ISREG((await sftp.stat(path)).permissions or 0):
+                raise not_regular(path)  # opening a FIFO would hold the node's SFTP server
             handle = await sftp.open(path, "rb")
             try:
                 size = (await handle.stat()).size
