@@ -470,7 +470,12 @@ class Defragment(EtcdAction):
 
 
 class SnapshotSave(EtcdAction):
-    """Streams one member's backend to a file; size and SHA-256 are reported and audited."""
+    """Streams one member's backend to a file; size and SHA-256 are reported and audited.
+
+    The file holds every secret in the cluster: it is private to its owner (0600, in
+    directories kcockpit creates 0700) and never replaces an existing file, which may be the
+    only good backup there is.
+    """
 
     name = "snapshot-save"
     title = "Save etcd snapshot"
@@ -526,15 +531,17 @@ class SnapshotSave(EtcdAction):
     async def execute(self, snapshot: Snapshot, ctx: ActionContext) -> str:
         target = self.member(snapshot)
         assert target and target.endpoint
-        destination = self.destination(ctx)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        saved = await ctx.etcd.snapshot(target.endpoint, destination, timeout=self.deadline)
+        # The client makes missing directories 0700 and the file 0600: a snapshot is a secret.
+        saved = await ctx.etcd.snapshot(
+            target.endpoint, self.destination(ctx), timeout=self.deadline
+        )
         self.saved = saved
         return f"saved {saved.size} bytes to {saved.path} (sha256 {saved.sha256})"
 
     async def verify(self, snapshot: Snapshot, ctx: ActionContext) -> Verification:
         saved = self.saved
-        assert saved
+        if saved is None:  # the deadline passed mid-stream: the partial file was removed
+            return Verification(False, f"no complete snapshot was written to {self.path}")
         try:
             with saved.path.open("rb") as db:
                 header = db.read(4096 + 32)

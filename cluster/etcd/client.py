@@ -10,10 +10,14 @@ frozen. Mutations are sent once: no call here retries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import itertools
+import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
@@ -233,26 +237,83 @@ class EtcdClient:
         )
 
     async def snapshot(self, endpoint: str, dest: Path, timeout: float = 120.0) -> SnapshotFile:
-        """Streams a member's backend to `dest` (written to a temp file, renamed when complete)."""
+        """Streams a member's backend to `dest`, a file that must not exist yet.
+
+        A snapshot holds every secret the cluster stores, so it is created 0600 whatever the
+        umask, in directories created 0700, and never put over an existing file: it is written
+        under a partial name, fsync'd, then hard-linked to `dest` (which fails if the name is
+        taken), and the directory fsync'd. A crash leaves no file or a complete one; any
+        failure here (gRPC error, full disk, cancellation, deadline) removes what was written.
+        """
+        if os.path.lexists(dest):
+            raise FileExistsError(f"{dest} exists: a snapshot never overwrites a file")
+        _private_dirs(dest.parent)
+        partial = dest.with_name(f"{dest.name}.{secrets.token_hex(4)}.part")
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise OSError(f"cannot create the snapshot in {dest.parent}: {exc.strerror}") from None
+        linked = False
+        try:
+            with os.fdopen(fd, "wb") as out:
+                size, sha256 = await self._stream_snapshot(endpoint, out, timeout)
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(partial, dest)
+            linked = True
+            _fsync_directory(dest.parent)
+        except FileExistsError:
+            raise FileExistsError(f"{dest} appeared meanwhile: it was not overwritten") from None
+        except OSError as exc:
+            if linked:
+                dest.unlink(missing_ok=True)
+            raise OSError(f"cannot write the snapshot {dest}: {exc.strerror or exc}") from None
+        except BaseException:
+            if linked:
+                dest.unlink(missing_ok=True)
+            raise
+        finally:
+            partial.unlink(missing_ok=True)
+        return SnapshotFile(dest, size, sha256)
+
+    async def _stream_snapshot(
+        self, endpoint: str, out: BinaryIO, timeout: float
+    ) -> tuple[int, str]:
+        """Writes the member's snapshot stream to `out`: its size and SHA-256."""
         call = self.channel(endpoint).unary_stream(
             "/etcdserverpb.Maintenance/Snapshot",
             request_serializer=_serialize,
             response_deserializer=pb.SnapshotResponse.FromString,
         )
-        partial = dest.with_name(dest.name + ".part")
         digest = hashlib.sha256()
         size = 0
         try:
-            with partial.open("wb") as out:
-                async for chunk in call(pb.SnapshotRequest(), timeout=timeout):
-                    out.write(chunk.blob)
-                    digest.update(chunk.blob)
-                    size += len(chunk.blob)
-            partial.replace(dest)
+            async for chunk in call(pb.SnapshotRequest(), timeout=timeout):
+                out.write(chunk.blob)
+                digest.update(chunk.blob)
+                size += len(chunk.blob)
         except grpc.aio.AioRpcError as exc:
-            partial.unlink(missing_ok=True)
             raise _error(endpoint, exc, timeout) from None
-        return SnapshotFile(dest, size, digest.hexdigest())
+        return size, digest.hexdigest()
+
+
+def _private_dirs(directory: Path) -> None:
+    """Creates the missing directories up to `directory`, each 0700 whatever the umask (they
+    will hold snapshots); directories that exist are the operator's and left as they are."""
+    missing = list(itertools.takewhile(lambda d: not d.exists(), (directory, *directory.parents)))
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+            path.chmod(0o700)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Makes a new name in `directory` survive a power loss (the file's own fsync does not)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _serialize(message: Message) -> bytes:
