@@ -1,25 +1,48 @@
 """The audit trail: JSON lines, one intent record fsync'd *before* a mutation and one outcome after.
 
 Pairs read it back during an incident (`kcockpit audit`), so every record names who acted
-(`$USER`, and the SSH client address when the cockpit runs inside SSH), on which cluster, what,
-on which target, the plan shown, the guard's verdict, the result and how long it took. Intent
-and outcome share an `id`; an intent without an outcome means the process died mid-action.
+(`$USER`, and the SSH client address when the cockpit runs inside SSH), on which cluster (its
+name and its etcd cluster ID: two labs may share a name), what, on which target, the plan shown,
+the guard's verdict, the result and how long it took. Intent and outcome share an `id`; an
+intent without an outcome means the process died mid-action.
+
+A write that does not reach the disk whole is an error (`AuditWriteError`), never silently
+lost: an action whose intent cannot be recorded is not performed at all.
+
+Beside the log sits one lock per cluster (`ActionLock`): two operators (two `kcockpit act`
+runs, or the UI and a script) must not change the same cluster at the same time, and the one
+refused must learn who holds it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import getpass
 import json
 import os
+import socket
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from cluster.state import state_dir
 
 AUDIT_FILE = "audit.jsonl"
+LOCKS_DIR = "locks"
+RETRY_BACKOFF_SECONDS = 0.05  # doubled after each failed attempt of a retried write
+
+
+class AuditWriteError(Exception):
+    """A record did not reach the disk whole (an error, a short write, a failed fsync)."""
+
+
+def cluster_id_hex(cluster_id: int | None) -> str | None:
+    """The etcd cluster ID as etcdctl prints it (16 hex digits), None when unknown."""
+    return None if cluster_id is None else f"{cluster_id:016x}"
 
 
 def timestamp() -> str:
@@ -43,24 +66,48 @@ class AuditLog:
     def default(cls) -> AuditLog:
         return cls(state_dir() / AUDIT_FILE)
 
-    def write(self, record: dict[str, Any]) -> None:
-        """Appends one record and forces it to disk before returning."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, sort_keys=True, default=str) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    def write(self, record: dict[str, Any], attempts: int = 1) -> None:
+        """Appends one record and forces it to disk before returning; raises AuditWriteError
+        after `attempts` failed tries (with a short, doubling pause between them)."""
+        line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
+        for attempt in range(attempts):
+            try:
+                self._append(line)
+                return
+            except AuditWriteError:
+                if attempt + 1 == attempts:
+                    raise
+                time.sleep(RETRY_BACKOFF_SECONDS * 2**attempt)
+
+    def _append(self, line: bytes) -> None:
         try:
-            os.write(fd, line.encode())
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise AuditWriteError(f"cannot open the audit trail {self.path}: {exc}") from None
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                os.write(fd, b"\n")  # end the torn fragment so the next record starts clean
+                raise AuditWriteError(
+                    f"short write to the audit trail {self.path}: {written} of {len(line)} bytes"
+                )
             os.fsync(fd)
+        except OSError as exc:
+            raise AuditWriteError(f"cannot write the audit trail {self.path}: {exc}") from None
         finally:
             os.close(fd)
 
-    def new_record(self, phase: str, cluster: str, action: str, target: str) -> dict[str, Any]:
+    def new_record(
+        self, phase: str, cluster: str, action: str, target: str, cluster_id: int | None = None
+    ) -> dict[str, Any]:
         return {
             "id": uuid.uuid4().hex,
             "time": timestamp(),
             "phase": phase,
             "operator": operator(),
             "cluster": cluster,
+            "cluster_id": cluster_id_hex(cluster_id),
             "action": action,
             "target": target,
         }
@@ -82,6 +129,67 @@ class AuditLog:
     def last(self) -> dict[str, Any] | None:
         records = self.read()
         return records[-1] if records else None
+
+
+class ActionRunning(Exception):
+    """The cluster's action lock is held; `holder` says by whom, doing what, since when."""
+
+    def __init__(self, holder: str) -> None:
+        self.holder = holder
+        super().__init__(f"another action is running: {holder}")
+
+
+class ActionLock:
+    """One mutation at a time per cluster, across every cockpit and `kcockpit act` process.
+
+    An flock on `<state dir>/locks/<cluster>.lock`, held from the intent record to the outcome
+    record. The kernel drops it when its holder dies (even by SIGKILL), so a crashed cockpit
+    never leaves the cluster locked. The holder writes its description into the file so the
+    one refused can be told who to talk to. The file itself is never removed: unlinking a
+    locked file lets a third process lock a new file of the same name.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @classmethod
+    def beside(cls, audit: AuditLog, cluster: str) -> ActionLock:
+        """The lock of `cluster` next to the audit log (same state dir, same machine)."""
+        return cls(audit.path.parent / LOCKS_DIR / f"{quote(cluster, safe='') or 'cluster'}.lock")
+
+    def acquire(self, holder: str) -> None:
+        """Takes the lock at once or raises ActionRunning (never waits); OSError when the
+        lock file cannot be made at all."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            described = os.pread(fd, 4096, 0).decode("utf-8", errors="replace").strip()
+            os.close(fd)
+            raise ActionRunning(described or "(its holder has not described itself yet)") from None
+        except OSError:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.ftruncate(fd, 0)  # a stale description must not name a finished action
+            os.close(fd)  # drops the flock
+
+
+def holder_description(record: dict[str, Any]) -> str:
+    """Who holds a cluster's lock, for the operator refused: who, what, on what, since when."""
+    return (
+        f"{who(record)} {record.get('action')} {record.get('target')} on "
+        f"{record.get('cluster')} (pid {os.getpid()} on {socket.gethostname()}, "
+        f"since {record.get('time')})"
+    )
 
 
 def timeline(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,8 +1,17 @@
-"""Runs one action the same way for the UI and the CLI: guard, confirm, audit, execute, verify.
+"""Runs one action the same way for the UI and the CLI: guard, confirm, lock, audit, execute,
+verify.
 
-The intent record is written (and fsync'd) before anything is sent; the outcome after. A
-refusal is recorded too, so a pair reading the trail sees what was attempted and why it was
-stopped. Nothing here retries a mutation.
+The intent record is written (and fsync'd) before anything is sent; if it cannot be written the
+action is refused, because a mutation nobody can read back afterwards is worse than none. The
+cluster's action lock is held from the intent to the outcome, so a second operator is refused
+at once (and told who is acting) instead of racing the first. A refusal is recorded too, so a
+pair reading the trail sees what was attempted and why it was stopped.
+
+The outcome says only what is known: a deadline that passed after the request was sent leaves
+the cluster's state unknown (the request may have been applied), so it is recorded as such and
+the cluster re-read; `failed` is kept for errors the server returned. An outcome record that
+cannot be written is retried, then said in the result: it never becomes a traceback that hides
+what the action did. Nothing here retries a mutation.
 """
 
 from __future__ import annotations
@@ -12,10 +21,21 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from actions.audit import AuditLog, timestamp
+from actions.audit import (
+    ActionLock,
+    ActionRunning,
+    AuditLog,
+    AuditWriteError,
+    holder_description,
+    timestamp,
+)
 from actions.base import Action, ActionContext, Plan, Verdict, VerdictKind
+from cluster.etcd.client import EtcdError
 from cluster.model import Snapshot
+
+OUTCOME_WRITE_ATTEMPTS = 4  # with a short doubling pause: a full disk freed, an NFS hiccup
 
 
 class Status(enum.Enum):
@@ -24,6 +44,7 @@ class Status(enum.Enum):
     FAILED = "failed"
     REFUSED = "refused"
     INTERRUPTED = "interrupted, state unknown"
+    UNKNOWN = "unknown: deadline passed after the request was sent"
 
 
 @dataclass(frozen=True)
@@ -46,6 +67,24 @@ def confirmation_problem(verdict: Verdict, typed: str | None, yes: bool) -> str 
     return None
 
 
+def unanswered(exc: BaseException) -> bool:
+    """True when the request went out and no answer came back in time: it may have been
+    applied, so the result is unknown, not failed."""
+    return isinstance(exc, TimeoutError) or (
+        isinstance(exc, EtcdError) and exc.code == "DEADLINE_EXCEEDED"
+    )
+
+
+def refuse(audit: AuditLog, record: dict[str, Any], verdict: Verdict, refused_by: str) -> Result:
+    """Records a refusal; a refusal the trail cannot take is still a refusal, said so."""
+    message = "; ".join(verdict.reasons)
+    try:
+        audit.write({**record, "verdict": verdict.as_json(), "refused_by": refused_by})
+    except AuditWriteError as exc:
+        message = f"{message} (the refusal could not be recorded: {exc})"
+    return Result(Status.REFUSED, message, verdict)
+
+
 async def perform(
     action: Action,
     snapshot: Snapshot,
@@ -58,17 +97,51 @@ async def perform(
     progress: Callable[[str], None] | None = None,
 ) -> Result:
     verdict = action.guard(snapshot)
+    refused_by = "guard"
     if read_only:
         verdict = Verdict.refused("read-only mode: actions are disabled (started with --read-only)")
+        refused_by = "read-only mode"
     elif not verdict.is_refused and (problem := confirmation_problem(verdict, typed, yes)):
         verdict = Verdict.refused(problem, *verdict.reasons)
-    record = audit.new_record("refused", ctx.config.name, action.name, action.target)
+    record = audit.new_record(
+        "refused", ctx.config.name, action.name, action.target, snapshot.etcd.cluster_id
+    )
     if verdict.is_refused:
-        audit.write({**record, "verdict": verdict.as_json()})
-        return Result(Status.REFUSED, "; ".join(verdict.reasons), verdict)
+        return refuse(audit, record, verdict, refused_by)
 
     plan = action.plan(snapshot, ctx)
-    audit.write({**record, "phase": "intent", "verdict": verdict.as_json(), "plan": plan.as_json()})
+    lock = ActionLock.beside(audit, ctx.config.name)
+    try:
+        lock.acquire(holder_description(record))
+    except ActionRunning as exc:
+        return refuse(audit, record, Verdict.refused(str(exc)), "another action")
+    except OSError as exc:
+        problem = f"cannot take the cluster's action lock {lock.path}: {exc}"
+        return refuse(audit, record, Verdict.refused(problem), "the action lock")
+    try:
+        return await _locked(action, snapshot, ctx, audit, record, verdict, plan, progress)
+    finally:
+        lock.release()
+
+
+async def _locked(
+    action: Action,
+    snapshot: Snapshot,
+    ctx: ActionContext,
+    audit: AuditLog,
+    record: dict[str, Any],
+    verdict: Verdict,
+    plan: Plan,
+    progress: Callable[[str], None] | None,
+) -> Result:
+    """Intent, execute, verify, outcome: run only while the cluster's action lock is held."""
+    try:
+        audit.write(
+            {**record, "phase": "intent", "verdict": verdict.as_json(), "plan": plan.as_json()}
+        )
+    except AuditWriteError as exc:
+        reason = f"the intent could not be recorded, so nothing was sent to the cluster: {exc}"
+        return Result(Status.REFUSED, reason, Verdict.refused(reason), plan)
     if progress:
         progress(f"intent recorded; executing {action.describe()} (deadline {action.deadline:g} s)")
     started = time.monotonic()
@@ -76,16 +149,33 @@ async def perform(
     def outcome(status: Status, message: str) -> Result:
         duration = time.monotonic() - started
         result = {"status": status.value, "message": message}
-        audit.write(
-            {
-                **record,
-                "phase": "outcome",
-                "time": timestamp(),
-                "result": result,
-                "duration_s": round(duration, 3),
-            }
-        )
+        try:
+            audit.write(
+                {
+                    **record,
+                    "phase": "outcome",
+                    "time": timestamp(),
+                    "result": result,
+                    "duration_s": round(duration, 3),
+                },
+                attempts=OUTCOME_WRITE_ATTEMPTS,
+            )
+        except AuditWriteError as exc:
+            message = f"{message}; the outcome could not be recorded in the audit trail: {exc}"
         return Result(status, message, verdict, plan, duration)
+
+    async def verified(message: str, otherwise: Status) -> Result:
+        """Re-reads the cluster: verified when the intended state is seen, else `otherwise`."""
+        try:
+            check = await action.verify(snapshot, ctx)
+        except asyncio.CancelledError:
+            outcome(Status.INTERRUPTED, f"{message}; cockpit exited before verifying")
+            raise
+        except Exception as exc:
+            return outcome(otherwise, f"{message}; could not verify: {exc}")
+        return outcome(
+            Status.VERIFIED if check.verified else otherwise, f"{message}; {check.message}"
+        )
 
     try:
         message = await asyncio.wait_for(action.execute(snapshot, ctx), action.deadline)
@@ -93,18 +183,14 @@ async def perform(
         # The cockpit is going away (terminal hung up, quit): say so before the task dies.
         outcome(Status.INTERRUPTED, "cockpit exited mid-action")
         raise
-    except TimeoutError:
-        return outcome(Status.FAILED, f"no result within the {action.deadline:g} s deadline")
     except Exception as exc:
-        return outcome(Status.FAILED, str(exc) or type(exc).__name__)
+        if not unanswered(exc):
+            return outcome(Status.FAILED, str(exc) or type(exc).__name__)
+        waited = f"no answer within the {action.deadline:g} s deadline"
+        message = str(exc) if isinstance(exc, EtcdError) else waited
+        if progress:
+            progress(f"{message}; re-reading the cluster to see what happened")
+        return await verified(message, Status.UNKNOWN)
     if progress:
         progress(f"{message}; verifying")
-    try:
-        check = await action.verify(snapshot, ctx)
-    except asyncio.CancelledError:
-        outcome(Status.INTERRUPTED, f"{message}; cockpit exited before verifying")
-        raise
-    except Exception as exc:
-        return outcome(Status.UNVERIFIED, f"{message}; could not verify: {exc}")
-    status = Status.VERIFIED if check.verified else Status.UNVERIFIED
-    return outcome(status, f"{message}; {check.message}")
+    return await verified(message, Status.UNVERIFIED)

@@ -171,7 +171,7 @@ class CockpitApp(App[None]):
         self._views: dict[str, list[SnapshotView]] = {}
         self._tab_shows: dict[str, Snapshot] = {}
         self.operating = operating_here()
-        self.last_audit = LastAuditRecord(self.audit)
+        self.last_audit = LastAuditRecord(self.audit, config.name)  # this cluster's only
 
     def get_default_screen(self) -> Screen:
         return CockpitScreen(id="_default")
@@ -284,7 +284,9 @@ class CockpitApp(App[None]):
 
     def show_incident(self) -> None:
         """Who operates, and the audit's last record (re-read only when the file changed)."""
-        self.query_one(IncidentBar).show(self.operating, self.read_only, self.last_audit.poll())
+        cluster_id = self.snapshot.etcd.cluster_id if self.snapshot else None
+        last = self.last_audit.poll(cluster_id)
+        self.query_one(IncidentBar).show(self.operating, self.read_only, last)
 
     # -- keyboard ----------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 During an incident two people look at the same cluster; the bar answers "who is at the
 controls?" and "what was done last, by whom, and did it work?" without leaving the screen.
-Read-only watchers see it too. The app reads the audit; this widget only renders.
+Read-only watchers see it too. The app reads the audit (this cluster's records only); this
+widget only renders. An outcome whose state is unknown (a deadline passed after the request was
+sent) is shown apart from a failure: the change may have been made.
 """
 
 from __future__ import annotations
@@ -21,9 +23,15 @@ def last_action_text(record: dict[str, Any] | None) -> Text:
     phase = record.get("phase")
     if phase == "outcome":
         status = str((record.get("result") or {}).get("status", "?"))
-        outcome = Text(f"✔ {status}") if status == "verified" else Text(f"✖ {status}", "bold red")
+        if status == "verified":
+            outcome = Text(f"✔ {status}")
+        elif status.startswith("unknown"):  # may have been applied: check before acting again
+            outcome = Text(f"? {status}", "bold yellow")
+        else:
+            outcome = Text(f"✖ {status}", "bold red")
     elif phase == "refused":
-        outcome = Text("✖ refused by guard", style="yellow")
+        refused_by = record.get("refused_by") or "guard"  # older records: only guards refused
+        outcome = Text(f"✖ refused by {refused_by}", style="yellow")
     else:
         outcome = Text("⏳ started, no outcome yet", style="bold yellow")
     time = str(record.get("time", "?"))[11:19]
