@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from actions.audit import result_of, timeline, who
 from tui.console import output_console
@@ -26,16 +27,12 @@ def print_timeline(
     for entry in entries:
         outcome = entry.get("outcome") or {}
         duration = f"{outcome['duration_s']:.2f} s" if "duration_s" in outcome else "-"
-        status_style = (
-            "red" if "refused" in result_of(entry) or "failed" in result_of(entry) else ""
-        )
+        result = result_of(entry)
+        status_style = "red" if "refused" in result or "failed" in result else ""
+        time, cluster, action, target = (
+            str(entry.get(key, "?")) for key in ("time", "cluster", "action", "target")
+        )  # a hand-edited record may hold any JSON there
         table.add_row(
-            entry.get("time", "?"),
-            who(entry),
-            entry.get("cluster", "?"),
-            entry.get("action", "?"),
-            entry.get("target", "?"),
-            f"[{status_style}]{result_of(entry)}[/]" if status_style else result_of(entry),
-            duration,
+            time, who(entry), cluster, action, target, Text(result, style=status_style), duration
         )
     console.print(table)

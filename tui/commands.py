@@ -6,6 +6,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.command import Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
 from textual.widgets import TabbedContent
 
 from actions.registry import ACTIONS
@@ -60,8 +62,18 @@ class CockpitCommands(Provider):
         for text, callback, kind in self.commands():
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), callback, help=kind)  # type: ignore[arg-type]
+                yield Hit(score, highlighted(matcher, text), callback, text, kind)  # type: ignore[arg-type]
 
     async def discover(self) -> Hits:
         for text, callback, kind in self.commands():
-            yield Hit(1.0, text, callback, help=kind)  # type: ignore[arg-type]
+            yield Hit(1.0, Content(text), callback, text, kind)  # type: ignore[arg-type]
+
+
+def highlighted(matcher: Matcher, text: str) -> Content:
+    """The label with the matched letters styled. Textual's `Matcher.highlight` reads the
+    label as markup, and labels carry member and node names from the cluster."""
+    content = Content(text)
+    _, offsets = matcher.fuzzy_search.match(matcher.query, text)
+    for offset in offsets:
+        content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content

@@ -11,6 +11,7 @@ import asyncio
 from cluster.collect import Collector
 from cluster.config import Config
 from cluster.etcd.client import EtcdError
+from cluster.untrusted import printable
 
 OK, FAIL = "✔", "✖"
 
@@ -58,7 +59,7 @@ def run_config_check(config: Config) -> int:
     print(f"{OK} config {config.source or '(discovered)'}: cluster {config.name!r} is valid")
     lines = asyncio.run(check_lines(config))
     for ok, text in lines:
-        print(f"{OK if ok else FAIL} {text}")
+        print(f"{OK if ok else FAIL} {printable(text)}")  # etcd's and nodes' own words
     failures = sum(1 for ok, _ in lines if not ok)
     print(
         f"{len(lines) - failures} passed, {failures} failed" if failures else "all connections work"

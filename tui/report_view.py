@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cluster.model import Snapshot
 from tui.console import output_console
@@ -19,7 +20,7 @@ def print_report(snapshot: Snapshot, console: Console | None = None) -> None:
     console = console or output_console()
     console.print(header_text(snapshot, snapshot.cluster_name))
     if snapshot.etcd.error:
-        console.print(f"[red]etcd: {snapshot.etcd.error}[/red]")
+        console.print(Text(f"etcd: {snapshot.etcd.error}", style="red"))
     members = Table(title="etcd members", title_justify="left")
     for column in (
         "state",
@@ -54,7 +55,7 @@ def print_report(snapshot: Snapshot, console: Console | None = None) -> None:
     console.print(members)
     print_node_tables(snapshot, console)
     if not snapshot.findings:
-        console.print("[green]✔ no findings[/green]")
+        console.print(Text("✔ no findings", style="green"))
         return
     findings = Table(title="findings", title_justify="left", show_lines=True)
     for column in ("severity", "id", "subject", "evidence", "next"):

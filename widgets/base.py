@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.visual import VisualType
 from textual.widgets import Static
 
@@ -22,11 +24,15 @@ class SnapshotView:
 
 
 class QuietStatic(Static):
-    """A Static that ignores an update to the content it already shows.
+    """A Static that ignores an update to the content it already shows, and shows a string
+    as it is: what it shows is built from cluster data, which is never markup.
 
     Static.update() always repaints and re-lays out the screen, and most refreshes change
     none of the lines built from a snapshot: an unchanged refresh must cost the UI nothing.
     """
+
+    def __init__(self, content: VisualType = "", **kwargs: Any) -> None:
+        super().__init__(content, markup=False, **kwargs)
 
     def update(self, content: VisualType = "", *, layout: bool = True) -> None:
         if content != self.content:

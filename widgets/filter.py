@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -102,6 +103,6 @@ class FilterableTable(DataTable):
             return
         self.filter_text = text
         self.set_class(bool(text), "-filtered")
-        self.border_title = f"/ filter: {text}  (/ to change or clear)" if text else None
+        self.border_title = Text(f"/ filter: {text}  (/ to change or clear)") if text else None
         if self.shown_snapshot is not None:
             self.show_snapshot(self.shown_snapshot)  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -55,13 +56,14 @@ class HelpScreen(ModalScreen[None]):
         self.keys = keys
 
     def compose(self) -> ComposeResult:
-        lines = ["[b]kcockpit — keys[/b] (mouse works too, but is never needed)"]
+        text = Text.assemble(("kcockpit — keys", "bold"), " (mouse works too, but is never needed)")
         scope = None
         for key in self.keys:
             if key.scope != scope:
                 scope = key.scope
-                lines += ["", f"[u]{scope}[/u]"]
-            lines.append(f"  [b]{key.display:<8}[/b] {key.description}")
-        lines += ["", "Escape, ? or q closes this help."]
+                text.append("\n\n").append(scope, style="underline")
+            text.append("\n  ").append(f"{key.display:<8}", style="bold")
+            text.append(f" {key.description}")
+        text.append("\n\nEscape, ? or q closes this help.")
         with VerticalScroll():
-            yield Static("\n".join(lines), id="help-text", markup=True)
+            yield Static(text, id="help-text")

@@ -16,6 +16,12 @@ Cell = str | Text
 Row = tuple[str, Sequence[Cell]]  # (row key, cells)
 
 
+def literal(cell: Cell) -> Text:
+    """A cell as the table shows it: a plain string is text, never markup. DataTable parses a
+    str cell as markup, so a file name `x[/]` would raise and `[fd00::10]` would vanish."""
+    return Text(cell, end="") if isinstance(cell, str) else cell
+
+
 class TablePane(SnapshotView, FilterableTable):
     """Subclasses name their COLUMNS and turn a snapshot into keyed rows; they do no I/O."""
 
@@ -43,7 +49,7 @@ class TablePane(SnapshotView, FilterableTable):
         selected = self.selected_key
         self.clear()
         for key, cells in rows:
-            self.add_row(*cells, key=key)
+            self.add_row(*map(literal, cells), key=key)
         if selected is not None and selected in self.rows_by_key:
             self.move_cursor(row=self.get_row_index(selected))
 
@@ -52,7 +58,7 @@ class TablePane(SnapshotView, FilterableTable):
         for (key, cells), (_, before) in zip(rows, shown, strict=True):
             for (column, _), cell, old in zip(self.COLUMNS, cells, before, strict=False):
                 if cell != old:
-                    self.update_cell(key, column, cell, update_width=True)
+                    self.update_cell(key, column, literal(cell), update_width=True)
 
     @property
     def rows_by_key(self) -> set[str]:

@@ -43,6 +43,7 @@ from cluster.kube.model import (
     KubeReadError,
     KubeView,
 )
+from cluster.untrusted import neutralized
 
 ADMIN_CONF = Path("/etc/kubernetes/admin.conf")
 KUBE_SYSTEM = "kube-system"
@@ -288,13 +289,16 @@ class KubeSource:
         return self._view(now, read_errors=tuple(errors), **reads)
 
     def _view(self, now: dt.datetime, **parts: Any) -> KubeView:
-        return KubeView(
-            server=self.server,
-            collected_at=now,
-            context=self.context,
-            user=self.user,
-            kubeconfig=self.kubeconfig,
-            **parts,
+        """The view, its names, messages and errors made printable (the API's words are data)."""
+        return neutralized(
+            KubeView(
+                server=self.server,
+                collected_at=now,
+                context=self.context,
+                user=self.user,
+                kubeconfig=self.kubeconfig,
+                **parts,
+            )
         )
 
     def _list_nodes(self, api: k8s.ApiClient) -> tuple[KubeNode, ...]:
