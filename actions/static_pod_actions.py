@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verification
+from cluster.commands import ssh_line
 from cluster.model import EtcdMember, Snapshot
 from cluster.nodes.model import KUBERNETES_DIR, MANIFESTS_DIR, NodeState, StaticPod
 
@@ -140,7 +141,7 @@ class StopStaticPod(StaticPodAction):
                 f"On {self.node_name}: mv {source} {destination}",
                 "The kubelet stops the pod(s)",
             ),
-            commands=(f"ssh {self.node_name} sudo mv {source} {destination}",),
+            commands=(ssh_line(self.node_name, "sudo", "mv", source, destination),),
             before=QuorumView.of(snapshot.etcd),
             after=self.etcd_gone(snapshot),
             follow_up=(f"to start again: kcockpit act start-static-pod {self.target}",),
@@ -201,7 +202,7 @@ class StartStaticPod(StaticPodAction):
                 f"On {self.node_name}: mv {source} {destination}",
                 "The kubelet starts the pod(s)",
             ),
-            commands=(f"ssh {self.node_name} sudo mv {source} {destination}",),
+            commands=(ssh_line(self.node_name, "sudo", "mv", source, destination),),
             before=before,
             after=QuorumView.after(before.voting, healthy),
         )

@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from cluster.commands import ssh_line
 from cluster.config import Config, Thresholds
 from cluster.findings import etcdctl, evaluate_etcd
 from cluster.kube.findings import evaluate_kube
@@ -448,7 +449,7 @@ def disk_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
                     + (" (simulated by a lab drill)" if fs.simulated else ""),
                     next="Free space before the kubelet's image GC deletes control-plane images "
                     "and etcd runs out of room.",
-                    command=f"ssh {node.address} df -h {fs.path}",
+                    command=ssh_line(node.address, "df", "-h", fs.path),
                 )
             )
     return findings
@@ -485,7 +486,9 @@ def port_conflict_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
                     f"{listener.process} (pid {listener.pid})",
                     next=f"Free the port for {component}: remove the hostPort mapping or stop "
                     f"the process holding it, then let the kubelet restart {component}.",
-                    command=f"ssh {node.address} ss -ltnp 'sport = :{listener.port}'",
+                    command=ssh_line(
+                        node.address, "ss", "-ltnp", "sport", "=", f":{listener.port}"
+                    ),
                 )
             )
     return findings

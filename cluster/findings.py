@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from cluster.commands import command_line
 from cluster.config import EtcdConfig
 from cluster.model import EtcdCluster, EtcdMember, Finding, Severity
 
@@ -19,7 +20,7 @@ def etcdctl(etcd: EtcdConfig | None, *args: str, endpoints: Iterable[str] | None
     if etcd is not None:
         flags.append(f"--endpoints={','.join(endpoints or etcd.endpoints)}")
         flags += [f"--cacert={etcd.tls.ca}", f"--cert={etcd.tls.cert}", f"--key={etcd.tls.key}"]
-    return " ".join(["etcdctl", *args, *flags])
+    return command_line("etcdctl", *args, *flags)
 
 
 EtcdRule = Callable[[EtcdCluster, EtcdConfig | None], list[Finding]]

@@ -9,10 +9,10 @@ kubeconfig and context so it can be pasted as is.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
+from cluster.commands import command_line
 from cluster.kube.model import KUBE_PROXY, KubeDaemonSet, KubeView
 from cluster.model import Finding, Severity
 from cluster.nodes.model import NodeState
@@ -22,10 +22,10 @@ def kubectl(view: KubeView, *args: str) -> str:
     """The equivalent kubectl command line, with the kubeconfig and context kcockpit used."""
     flags = []
     if view.kubeconfig:
-        flags.append(f"--kubeconfig={shlex.quote(view.kubeconfig)}")
+        flags.append(f"--kubeconfig={view.kubeconfig}")
     if view.context:
-        flags.append(f"--context={shlex.quote(view.context)}")
-    return " ".join(["kubectl", *flags, *args])
+        flags.append(f"--context={view.context}")
+    return command_line("kubectl", *flags, *args)
 
 
 def host_port(server: str) -> str:

@@ -12,6 +12,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
+from cluster.commands import and_then, command_line, ssh_line
 from cluster.model import Finding, Severity
 from cluster.nodes.model import (
     CNI_DIR,
@@ -85,7 +86,7 @@ def unreachable_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Fin
                 summary=f"node {node.name} cannot be reached",
                 evidence=error,
                 next=next_step,
-                command=None if host_key else f"ssh {node.address} hostname",
+                command=None if host_key else ssh_line(node.address, "hostname"),
             )
         )
     return findings
@@ -129,15 +130,18 @@ def _restore_command(absent: list[StaticPod]) -> str:
     """The runbook's `rsync` when one directory holds them all, else one `mv` per manifest."""
     homes = {p.moved_to.rsplit("/", 1)[0] if p.moved_to else None for p in absent}
     if len(homes) == 1 and (home := homes.pop()) not in (None, KUBERNETES_DIR):
-        sibling = home.rsplit("/", 1)[1]
-        return f"cd {KUBERNETES_DIR} && rsync -av {sibling}/ manifests/"
+        sibling = home.rpartition("/")[2]
+        return and_then(
+            command_line("cd", KUBERNETES_DIR),
+            command_line("rsync", "-av", f"{sibling}/", "manifests/"),
+        )
     steps = [
-        f"mv {p.moved_to} {MANIFESTS_DIR}/{p.component}.yaml"
+        command_line("mv", p.moved_to, f"{MANIFESTS_DIR}/{p.component}.yaml")
         if p.moved_to
         else REGENERATE[p.component]
         for p in absent
     ]
-    return " && ".join([f"mkdir -p {MANIFESTS_DIR}", *steps])
+    return and_then(command_line("mkdir", "-p", MANIFESTS_DIR), *steps)
 
 
 def stray_file_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
@@ -159,7 +163,7 @@ def stray_file_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Find
                         "The kubelet runs every file in manifests/, backups included: move the "
                         "copy out of the directory."
                     ),
-                    command=f"mv {path} {KUBERNETES_DIR}/{extra.name}",
+                    command=command_line("mv", path, f"{KUBERNETES_DIR}/{extra.name}"),
                 )
             )
     return findings
@@ -174,7 +178,11 @@ def invalid_manifest_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> lis
             if pod.state == "invalid"
         ]
         broken += [
-            (f"{MANIFESTS_DIR}/{e.name}", e.error, f"mv {MANIFESTS_DIR}/{e.name} {KUBERNETES_DIR}/")
+            (
+                f"{MANIFESTS_DIR}/{e.name}",
+                e.error,
+                command_line("mv", f"{MANIFESTS_DIR}/{e.name}", f"{KUBERNETES_DIR}/"),
+            )
             for e in node.extra_manifests
             if e.error and not e.stray and e.name.endswith((".yaml", ".yml", ".json"))
         ]
@@ -366,6 +374,7 @@ def cni_rules(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
     for node in _reachable(nodes):
         cni = node.cni
         for file in cni.files:
+            path = f"{CNI_DIR}/{file.name}"
             if file.is_config and not file.valid:
                 findings.append(
                     Finding(
@@ -376,9 +385,10 @@ def cni_rules(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
                         evidence=f"{CNI_DIR}/{file.name}: {file.error or 'no plugin type'}",
                         next=(
                             "The runtime skips it (or fails pod sandboxes): check it with "
-                            f"`python3 -m json.tool {CNI_DIR}/{file.name}`, then fix or remove it."
+                            f"`{command_line('python3', '-m', 'json.tool', path)}`, then fix or "
+                            "remove it."
                         ),
-                        command=f"rm {CNI_DIR}/{file.name}",
+                        command=command_line("rm", path),
                     )
                 )
         primaries = cni.primaries
@@ -414,7 +424,7 @@ def cni_rules(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
                         "Two CNIs fight over pod IPs and routes (runbook §3.3). Keep the one whose "
                         f"DaemonSet should run; to keep {active.name}, remove the others."
                     ),
-                    command="rm -f " + " ".join(removals),
+                    command=command_line("rm", "-f", *removals),
                 )
             )
     return findings
