@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,10 +24,14 @@ from cluster.nodes.ssh import SshNodeAccess
 from cluster.nodes.survey import new_nonce, parse, script
 from tests.helpers import set_drill
 
+PIPE = "/etc/kubernetes/manifests/pipe.yaml"
+PIPE_LINK = "/etc/kubernetes/pki/pipe.crt"
 READS = (
     "/etc/kubernetes/pki/etcd/server.crt",
     "/etc/kubernetes/file with spaces.conf",
     "/etc/kubernetes/missing.conf",
+    PIPE,  # a FIFO: opening it would wait for a writer for ever
+    PIPE_LINK,  # a link to it
 )
 COMMANDS = (
     ("sh", "-c", "printf 'out\\n'; echo 'warning: not JSON' >&2; exit 3"),
@@ -68,6 +73,8 @@ def build_node_files(root: Path) -> None:
     (deep / "too-deep.crt").write_text("beyond the walk\n")
     (pki / "a/b/c/d/shallow-enough.crt").write_text("x\n")
     (root / "etc/kubernetes/file with spaces.conf").write_text("y\n")
+    os.mkfifo(root / PIPE.lstrip("/"))
+    (root / PIPE_LINK.lstrip("/")).symlink_to(root / PIPE.lstrip("/"))
 
 
 async def test_the_real_script_lists_what_the_local_walk_lists(tmp_path: Path) -> None:
@@ -87,6 +94,9 @@ async def test_the_real_script_lists_what_the_local_walk_lists(tmp_path: Path) -
     assert listing_facts(answer) == listing_facts(walked)
     assert file_facts(answer) == file_facts(walked)
     assert answer.files["/etc/kubernetes/pki/etcd/server.crt"] == b"\x00\xff binary junk"
+    assert file_facts(answer)[PIPE] is file_facts(answer)[PIPE_LINK] is ErrorKind.NOT_REGULAR
+    manifests = answer.trees[TREES[0]]
+    assert not isinstance(manifests, NodeError) and manifests[PIPE].kind == "fifo"
     pki = answer.trees[TREES[1]]
     assert not isinstance(pki, NodeError)
     assert pki["/etc/kubernetes/pki/etcd-link"].kind == "symlink"

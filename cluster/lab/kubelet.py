@@ -25,9 +25,7 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from cluster.nodes.parse import SAFE_LOADER
+from cluster.nodes.parse import load_yaml
 
 log = logging.getLogger("kcockpit.lab.kubelet")
 
@@ -136,7 +134,7 @@ class LabKubelet:
             try:
                 data = path.read_bytes()
                 component, command = _pod_command(data)
-            except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError) as exc:
+            except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
                 log.warning("%s: ignoring invalid manifest %s: %s", self.name, path.name, exc)
                 continue
             if command and os.path.basename(command[0]) == "etcd":
@@ -221,7 +219,9 @@ class LabKubelet:
 def _pod_command(data: bytes) -> tuple[str, tuple[str, ...]]:
     """(pod name, command + args) of a manifest; memoised, as the kubelet looks at the same
     manifests four times a second (parsing them each time was most of an idle lab's CPU)."""
-    document = yaml.load(data, Loader=SAFE_LOADER)
+    document, error = load_yaml(data)  # aliases refused: a billion-laughs file stays small
+    if error:
+        raise ValueError(error)
     container = document["spec"]["containers"][0]
     command = [str(c) for c in container.get("command") or []]
     command += [str(a) for a in container.get("args") or []]

@@ -32,12 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cluster.lab.kubelet import _die_with_parent, stop_process
 from cluster.lab.layout import KUBE_API_PORT, LabNode, LabPaths, LabSpec
 from cluster.lab.manifests import KUBE_VERSION
 from cluster.lab.pki import SERVICE_IP
+from cluster.nodes.parse import load_yaml
 
 log = logging.getLogger("kcockpit.lab.kubestate")
 
@@ -380,10 +379,10 @@ class LabKubeState:
         component = entry["component"]
         manifest = self.paths.manifests(node.name) / entry["file"]
         try:
-            document = yaml.safe_load(manifest.read_text())
+            document, _ = load_yaml(manifest.read_bytes())
             container = document["spec"]["containers"][0]
             image = str(container["image"])
-        except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError):
+        except (OSError, KeyError, IndexError, TypeError):
             image = component
         running = entry.get("state") == "running"
         started = entry.get("started_at")

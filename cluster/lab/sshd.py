@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import shutil
+import stat
 import time
 from pathlib import Path
 
@@ -21,7 +22,13 @@ from cluster.lab.layout import LabNode, LabPaths
 from cluster.nodes.access import MAX_READ_BYTES, Survey, Tree
 from cluster.nodes.local import entry_kind
 from cluster.nodes.parse import SIMULATED_MARK
-from cluster.nodes.survey import find_record, finished, read_request, section
+from cluster.nodes.survey import (
+    NOT_REGULAR_WORDS,
+    find_record,
+    finished,
+    read_request,
+    section,
+)
 
 
 def _make_sftp_factory(root: Path) -> type[asyncssh.SFTPServer]:
@@ -153,12 +160,16 @@ def _survey_output(node: LabNode, paths: LabPaths, nonce: str, survey: Survey) -
 
 
 def _head(root: Path, path: str) -> tuple[bytes, int, bytes]:
-    """What `head -c LIMIT+1 PATH` prints for a file below the node root."""
+    """What the survey's read of PATH prints for a file below the node root: a regular file's
+    first LIMIT+1 bytes, anything else refused unopened (a FIFO would hold this server)."""
     try:
-        with open(os.path.join(root, path.lstrip("/")), "rb") as file:
-            return file.read(MAX_READ_BYTES + 1), 0, b""
+        descriptor = os.open(os.path.join(root, path.lstrip("/")), os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         return b"", 1, f"head: cannot open '{path}' for reading: {exc.strerror}\n".encode()
+    with open(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return b"", 1, f"{path}: {NOT_REGULAR_WORDS}\n".encode()
+        return file.read(MAX_READ_BYTES + 1), 0, b""
 
 
 async def _survey_shell(process: asyncssh.SSHServerProcess, node: LabNode, paths: LabPaths) -> None:

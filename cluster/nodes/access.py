@@ -30,6 +30,7 @@ class ErrorKind(enum.Enum):
     NOT_FOUND = "not found"
     EXISTS = "already exists"
     TOO_LARGE = "too large"
+    NOT_REGULAR = "not a regular file"
     FAILED = "failed"
 
 
@@ -71,7 +72,8 @@ class NodeError(Exception):
 
 @dataclass(frozen=True)
 class DirEntry:
-    """A directory entry; `kind` is "file", "dir", "symlink" or "other" (not followed).
+    """A directory entry; `kind` is "file", "dir", "symlink" (not followed), "fifo",
+    "socket", "block device", "character device" or "other".
 
     `mtime` (seconds since the epoch, node clock) lets a refresh skip re-reading a file whose
     size and modification time are unchanged.
@@ -230,6 +232,18 @@ class NodeAccess(ABC):
                 if not isinstance(below, NodeError):  # as find goes on past an unreadable one
                     found |= below
         return found
+
+
+# What may be opened to read: a FIFO would block the reader for ever, a device could answer
+# without end, a socket cannot be opened at all. A symlink is read only when its target is a
+# regular file (each access checks that as it opens).
+READABLE_KINDS = ("file", "symlink")
+
+
+def not_regular(path: str, kind: str = "") -> NodeError:
+    """`kind` when the listing says what it is ("fifo"); a symlink's target does not say."""
+    what = f"a {kind}, not a regular file" if kind and kind != "symlink" else "not a regular file"
+    return NodeError(ErrorKind.NOT_REGULAR, f"{path}: {what}: never opened", path=path)
 
 
 def too_large(path: str, size: int, limit: int) -> NodeError:

@@ -25,6 +25,7 @@ from cluster.nodes.access import (
     NodeAccess,
     NodeError,
     bounded_text,
+    not_regular,
     timed_out,
     too_large,
 )
@@ -41,12 +42,19 @@ ERRNO_KINDS = {
 }
 
 
+KINDS = (
+    (stat_module.S_ISREG, "file"),
+    (stat_module.S_ISDIR, "dir"),
+    (stat_module.S_ISLNK, "symlink"),
+    (stat_module.S_ISFIFO, "fifo"),
+    (stat_module.S_ISSOCK, "socket"),
+    (stat_module.S_ISBLK, "block device"),
+    (stat_module.S_ISCHR, "character device"),
+)
+
+
 def entry_kind(mode: int) -> str:
-    if stat_module.S_ISLNK(mode):
-        return "symlink"
-    if stat_module.S_ISDIR(mode):
-        return "dir"
-    return "file" if stat_module.S_ISREG(mode) else "other"
+    return next((kind for is_kind, kind in KINDS if is_kind(mode)), "other")
 
 
 class LocalNodeAccess(NodeAccess):
@@ -110,10 +118,14 @@ class LocalNodeAccess(NodeAccess):
 
     async def read_file(self, path: str, limit: int = MAX_READ_BYTES) -> bytes:
         def read() -> bytes:
-            with self._path(path).open("rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size > limit:
-                    raise too_large(path, size, limit)
+            # Non-blocking open: a FIFO must not hold this thread; only a regular file is read.
+            descriptor = os.open(self._path(path), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with open(descriptor, "rb") as handle:
+                info = os.fstat(descriptor)
+                if not stat_module.S_ISREG(info.st_mode):
+                    raise not_regular(path, entry_kind(info.st_mode))
+                if info.st_size > limit:
+                    raise too_large(path, info.st_size, limit)
                 data = handle.read(limit + 1)
             if len(data) > limit:
                 raise too_large(path, len(data), limit)

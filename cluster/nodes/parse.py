@@ -28,6 +28,7 @@ from cluster.nodes.model import PKI_DIR, Certificate, CniFile, Filesystem, Liste
 PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
 CERT_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 CNI_CONFIG_SUFFIXES = (".conf", ".conflist", ".json")
+PUBLIC_CLUSTER_KEYS = ("server", "certificate-authority-data")  # what public_kubeconfig keeps
 # Which CA signs a leaf when it is not the `ca.crt` of its own directory (kubeadm's layout).
 SIGNING_CA = {
     f"{PKI_DIR}/front-proxy-client.crt": f"{PKI_DIR}/front-proxy-ca.crt",
@@ -43,11 +44,21 @@ SERVING_CERTS = (
 
 # libyaml's loader parses a manifest 10x faster than PyYAML's own (most of a first refresh).
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+ALIASES_REFUSED = (
+    "YAML aliases (*name) are refused: no manifest or kubeconfig needs them, and a few lines "
+    "of them can expand to gigabytes (billion laughs)"
+)
 
 
 def load_yaml(data: bytes) -> tuple[Any, str | None]:
-    """The YAML document in `data`, or (None, reason)."""
+    """The YAML document in `data`, or (None, reason). A document with aliases is refused
+    before anything is built from it, by a scan of its events (only when it holds a `*` at
+    all); libyaml itself refuses nesting deeper than a thousand levels."""
     try:
+        if b"*" in data and any(
+            isinstance(event, yaml.AliasEvent) for event in yaml.parse(data, Loader=SAFE_LOADER)
+        ):
+            return None, ALIASES_REFUSED
         return yaml.load(data, Loader=SAFE_LOADER), None
     except yaml.MarkedYAMLError as exc:
         mark = f" at line {exc.problem_mark.line + 1}" if exc.problem_mark else ""
@@ -217,14 +228,47 @@ def parse_kubeconfig(data: bytes) -> KubeconfigCert:
     user = _mapping(_first_mapping(document.get("users")).get("user"))
     server = cluster.get("server")
     cert = _b64(user.get("client-certificate-data"))
-    cert_path = user.get("client-certificate")
+    cert_path = str(user.get("client-certificate") or "") if not cert else ""
+    error = None if cert or cert_path else "no client certificate in the first user"
+    if cert_path and not cert_path.startswith("/"):
+        # Relative to wherever the reader stands, or `-` (stdin): never what the file meant.
+        error, cert_path = f"client-certificate {cert_path!r} is not an absolute path: not read", ""
     return KubeconfigCert(
         cert=certificate_blocks(cert) if cert else None,
-        cert_path=str(cert_path) if cert_path and not cert else None,
+        cert_path=cert_path or None,
         ca=_b64(cluster.get("certificate-authority-data")),
-        server=str(server) if server else None,
-        error=None if cert or cert_path else "no client certificate in the first user",
+        server=str(server) if isinstance(server, str) else None,
+        error=error,
     )
+
+
+def public_kubeconfig(data: bytes) -> bytes | str:
+    """What the cockpit reads of a kubeconfig (the first cluster's server and CA, the first
+    user's client certificate), as a small JSON kubeconfig, or why it is unreadable. The
+    private key, tokens and passwords are dropped here, before anything keeps the bytes."""
+    document, error = load_yaml(data)
+    if error:
+        return error
+    if not isinstance(document, dict):
+        return "not a kubeconfig (no mapping at the top)"
+    cluster = _mapping(_first_mapping(document.get("clusters")).get("cluster"))
+    user = _mapping(_first_mapping(document.get("users")).get("user"))
+    public_user = {k: user[k] for k in ("client-certificate",) if k in user}
+    if (cert := _b64(user.get("client-certificate-data"))) is not None:
+        public_user["client-certificate-data"] = base64.b64encode(certificate_blocks(cert)).decode()
+    public = {
+        "clusters": [{"cluster": {k: cluster[k] for k in PUBLIC_CLUSTER_KEYS if k in cluster}}],
+        "users": [{"user": public_user}],
+    }
+    return json.dumps(public, default=str).encode()
+
+
+def public_pem(data: bytes) -> bytes | str:
+    """A PEM file's CERTIFICATE blocks alone (a key beside them is dropped before anything
+    keeps the bytes); DER is passed on as it is."""
+    if b"-----BEGIN" not in data:
+        return data
+    return certificate_blocks(data) or "PEM without a CERTIFICATE block"
 
 
 def expected_ca(path: str) -> str | None:

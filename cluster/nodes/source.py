@@ -33,14 +33,17 @@ from dataclasses import replace
 from cluster.config import SLOW_ANSWER_SECONDS
 from cluster.nodes.access import (
     MAX_READ_BYTES,
+    READABLE_KINDS,
     CommandResult,
     DirEntry,
+    ErrorKind,
     Listing,
     NodeAccess,
     NodeError,
     Survey,
     SurveyAnswer,
     Tree,
+    not_regular,
     too_large,
 )
 from cluster.nodes.model import (
@@ -71,8 +74,11 @@ from cluster.nodes.parse import (
     parse_kubeconfig,
     parse_manifest,
     parse_ss_listeners,
+    public_kubeconfig,
+    public_pem,
 )
 from cluster.nodes.pool import NodePool
+from cluster.untrusted import neutralized
 
 KUBECONFIGS = (
     "admin.conf",
@@ -82,6 +88,7 @@ KUBECONFIGS = (
     "scheduler.conf",
 )
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+CERTIFICATE_SUFFIXES = (".crt", ".pem", ".cert")
 MAX_PKI_DEPTH = 4
 # Flags worth a glance per component: where it advertises itself and listens.
 KEY_FLAGS = {
@@ -115,10 +122,16 @@ Identity = tuple[str | None, tuple[str, ...]]  # hostname, addresses
 
 
 class FileCache:
-    """One node's file contents keyed by path, valid while the listing's size and mtime match."""
+    """One node's file contents keyed by path, valid while the listing's size and mtime match.
+
+    What is kept is only what the cockpit reads of a file (`public_part`: no private key or
+    token survives the read), and a file that cannot be read or used is remembered as its
+    error the same way, so a bad file costs one read, not one a refresh. Errors that a fix
+    of the node's permissions or a race could change (permission, not found) are asked again.
+    """
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[int, float, bytes]] = {}
+        self._entries: dict[str, tuple[int, float, FileRead]] = {}
         self.clock_offset = 0.0  # node clock minus ours, from the last clock probe
 
     @staticmethod
@@ -146,13 +159,30 @@ class FileCache:
         for path in missing:
             assert answer is not None
             read = answer.files[path]
-            contents[path] = _message(path, read) if isinstance(read, NodeError) else read
+            content = (
+                _message(path, read) if isinstance(read, NodeError) else public_part(path, read)
+            )
+            contents[path] = content
             trusted = self._trusted(listed[path], node_now)
-            if trusted is not None and isinstance(read, bytes):
-                self._entries[path] = (trusted.size or 0, trusted.mtime or 0.0, read)
+            if trusted is not None and not (isinstance(read, NodeError) and read.kind in RETRIED):
+                self._entries[path] = (trusted.size or 0, trusted.mtime or 0.0, content)
             else:
                 self._entries.pop(path, None)
         return contents
+
+
+RETRIED = frozenset({ErrorKind.PERMISSION, ErrorKind.NOT_FOUND})
+
+
+def public_part(path: str, data: bytes) -> FileRead:
+    """What the cockpit keeps of a file it read: kubeconfigs (kubeadm's and a CNI plugin's)
+    lose their keys and tokens, PEM files every block but the certificates."""
+    name = path.rpartition("/")[2]
+    if name in KUBECONFIGS or "kubeconfig" in name:
+        return public_kubeconfig(data)
+    if name.endswith(CERTIFICATE_SUFFIXES):
+        return public_pem(data)
+    return data
 
 
 def _message(path: str, error: NodeError) -> str:
@@ -219,6 +249,7 @@ class NodeSource:
             state = NodeState(access.name, access.address, reachable=False, error=error)
         finally:
             del self._reads[access.name]  # before anyone can see this read done
+        state = neutralized(state)  # names, fields and errors from the node are data
         self._latest[access.name] = state
         return state
 
@@ -342,7 +373,17 @@ def _manifests(kubernetes: Listing) -> tuple[bool, list[DirEntry]]:
 
 
 def _manifest_files(kubernetes: Listing) -> dict[str, DirEntry]:
-    return {f"{MANIFESTS_DIR}/{e.name}": e for e in _manifests(kubernetes)[1] if e.kind != "dir"}
+    return {
+        f"{MANIFESTS_DIR}/{e.name}": e
+        for e in _manifests(kubernetes)[1]
+        if e.kind in READABLE_KINDS
+    }
+
+
+def _unopened(directory: str, entry: DirEntry) -> str:
+    """Why a listed entry that is neither a directory nor readable was not read."""
+    path = f"{directory}/{entry.name}"
+    return _message(path, not_regular(path, entry.kind))
 
 
 def _static_pods(
@@ -350,7 +391,13 @@ def _static_pods(
 ) -> tuple[tuple[StaticPod, ...], tuple[ManifestFile, ...], bool]:
     entries = kubernetes.children(KUBERNETES_DIR)
     manifests_dir, files = _manifests(kubernetes)
-    reads = {e.name: contents[f"{MANIFESTS_DIR}/{e.name}"] for e in files if e.kind != "dir"}
+    reads = {
+        e.name: contents[f"{MANIFESTS_DIR}/{e.name}"]
+        if e.kind in READABLE_KINDS
+        else _unopened(MANIFESTS_DIR, e)
+        for e in files
+        if e.kind != "dir"
+    }
     parsed = {
         name: _manifest(data) if isinstance(data, bytes) else Manifest(error=data)
         for name, data in reads.items()
@@ -553,7 +600,7 @@ def _cni_files(listing: Listing | NodeError) -> dict[str, DirEntry]:
     return {
         f"{CNI_DIR}/{e.name}": e
         for e in listing.children(CNI_DIR).values()
-        if e.kind != "dir" and (is_cni_config(e.name) or "kubeconfig" in e.name)
+        if e.kind in READABLE_KINDS and (is_cni_config(e.name) or "kubeconfig" in e.name)
     }
 
 
@@ -565,6 +612,8 @@ def _cni(listing: Listing | NodeError, contents: dict[str, FileRead]) -> CniStat
 
 
 def _cni_file(entry: DirEntry, content: FileRead | None) -> CniFile:
+    if entry.kind not in (*READABLE_KINDS, "dir"):
+        content = _unopened(CNI_DIR, entry)
     if is_cni_config(entry.name):
         if entry.kind == "dir":
             return CniFile(entry.name, entry.kind, entry.size, is_config=True, error="a directory")

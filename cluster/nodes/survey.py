@@ -35,12 +35,21 @@ from cluster.nodes.access import (
     SurveyAnswer,
     Tree,
     bounded_text,
+    not_regular,
     too_large,
 )
 
 HEADER = "# kcockpit-survey v1 "
 MAX_STDERR_BYTES = 4096
-FIND_KINDS = {"f": "file", "d": "dir", "l": "symlink"}
+FIND_KINDS = {
+    "f": "file",
+    "d": "dir",
+    "l": "symlink",
+    "p": "fifo",
+    "s": "socket",
+    "b": "block device",
+    "c": "character device",
+}
 KIND_LETTERS = {kind: letter for letter, kind in FIND_KINDS.items()}
 # `%p` is the path as reached from the starting point, so it keeps any `root` prefix.
 FIND_FORMAT = r"%y %s %T@ %p\0"
@@ -59,9 +68,14 @@ def find_argv(tree: Tree, root: str = "") -> list[str]:
     ]
 
 
+READ_FUNCTION = "read_regular"
+NOT_REGULAR_WORDS = "not a regular file"
+
+
 def read_argv(path: str, root: str = "") -> list[str]:
-    """A file's bytes, one beyond the read limit so a file too large shows as such."""
-    return ["head", "-c", str(MAX_READ_BYTES + 1), root + path]
+    """A file's bytes, one beyond the read limit so a file too large shows as such (through
+    the script's READ_FUNCTION: only a regular file is opened)."""
+    return [READ_FUNCTION, root + path]
 
 
 @functools.lru_cache(maxsize=256)
@@ -75,16 +89,25 @@ def script(survey: Survey, nonce: str, root: str = "") -> str:
     }
     # `section N cmd...`: stdout goes straight out (fd 3), stderr is captured and follows the
     # exit status, so a command's warnings never mix into its JSON.
+    # Every command's stdin is /dev/null, or it could read the rest of this script. A file is
+    # read only if it is a regular one (or a link to one): `head` on a FIFO would wait for a
+    # writer for ever, on a device it would read whatever the device gives.
     lines = [
         HEADER + json.dumps(request),
         "exec 3>&1",
         f"m='@@{nonce}'",
         "section() {",
         '  n=$1; shift; printf \'%s begin %s\\n\' "$m" "$n"',
-        '  e=$("$@" 2>&1 >&3 3>&-); r=$?',
+        '  e=$("$@" 2>&1 >&3 3>&- </dev/null); r=$?',
         '  printf \'\\n%s end %s %s\\n\' "$m" "$n" "$r"',
         f"  printf '%s' \"$e\" | head -c {MAX_STDERR_BYTES}",
         "  printf '\\n%s done\\n' \"$m\"",
+        "}",
+        f"{READ_FUNCTION}() {{",
+        '  if [ -e "$1" ] && [ ! -f "$1" ]; then',
+        f"    printf '%s: {NOT_REGULAR_WORDS}\\n' \"$1\" >&2; return 1",
+        "  fi",
+        f'  head -c {MAX_READ_BYTES + 1} -- "$1"',
         "}",
     ]
     argvs = [find_argv(t, root) for t in survey.trees] + [list(c) for c in survey.commands]
@@ -193,6 +216,8 @@ def _listing(
 
 def _error(path: str, reason: str, tool: str) -> NodeError:
     """A failed find or head as the NodeError an SFTP call on `path` would have raised."""
+    if NOT_REGULAR_WORDS in reason:
+        return not_regular(path)
     for words, kind in (
         ("No such file or directory", ErrorKind.NOT_FOUND),
         ("Not a directory", ErrorKind.NOT_FOUND),
