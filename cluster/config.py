@@ -6,10 +6,12 @@ Relative paths are resolved against the file's own directory so a config written
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_ETCD_TIMEOUT = 2.0
 DEFAULT_KUBE_TIMEOUT = 3.0
@@ -104,6 +106,7 @@ class Config:
     kube: KubeConfig | None = None
     lab_root: Path | None = None  # set when the config was written by `kcockpit lab`
     thresholds: Thresholds = field(default_factory=Thresholds)
+    read_only: bool = False  # `read_only = true`: every action refused, as with --read-only
 
 
 def load_config(path: Path, cluster: str | None = None) -> Config:
@@ -147,12 +150,10 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
     where = str(source or "config")
     etcd_raw = _table(raw, "etcd", where)
     endpoints = etcd_raw.get("endpoints")
-    if (
-        not isinstance(endpoints, list)
-        or not endpoints
-        or not all(isinstance(e, str) and e.startswith(("https://", "http://")) for e in endpoints)
-    ):
+    if not isinstance(endpoints, list) or not endpoints:
         raise ConfigError(f"{where}: [etcd] endpoints must be a non-empty list of https:// URLs")
+    for endpoint in endpoints:
+        _check_endpoint(endpoint, where)
     tls = TlsFiles(
         ca=_path(etcd_raw, "ca", base, where),
         cert=_path(etcd_raw, "cert", base, where),
@@ -161,21 +162,42 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
     etcd = EtcdConfig(
         endpoints=tuple(endpoints),
         tls=tls,
-        timeout=_positive(etcd_raw, "timeout", DEFAULT_ETCD_TIMEOUT, where),
+        timeout=_positive(etcd_raw, "timeout", DEFAULT_ETCD_TIMEOUT, f"{where}: [etcd]"),
     )
-    nodes = [
-        _node(node_raw, index, base, where) for index, node_raw in enumerate(raw.get("nodes", []))
-    ]
+    nodes_raw = raw.get("nodes", [])
+    if not isinstance(nodes_raw, list):
+        raise ConfigError(f"{where}: nodes must be [[nodes]] tables")
+    nodes = [_node(node_raw, index, base, where) for index, node_raw in enumerate(nodes_raw)]
+    lab = _optional_table(raw, "lab", where)
     return Config(
-        name=str(raw.get("name", "cluster")),
+        name=_string(raw, "name", f"{where}:") or "cluster",
         etcd=etcd,
         nodes=tuple(nodes),
-        refresh=_positive(raw, "refresh", DEFAULT_REFRESH, where),
+        refresh=_positive(raw, "refresh", DEFAULT_REFRESH, f"{where}:"),
         source=source,
-        lab_root=_optional_path(raw.get("lab", {}), "dir", base),
+        lab_root=_optional_path(lab, "dir", base, f"{where}: [lab]"),
         kube=_kube(raw, base, where),
         thresholds=_thresholds(raw, where),
+        read_only=_flag(raw, "read_only", False, f"{where}:"),
     )
+
+
+def _check_endpoint(endpoint: Any, where: str) -> None:
+    """An etcd endpoint kcockpit can dial: https (it never talks to etcd without TLS), a host
+    (IPv6 in brackets) and a port in range."""
+    problem = None
+    if not isinstance(endpoint, str) or not endpoint.startswith("https://"):
+        problem = "is not an https:// URL (kcockpit talks to etcd over TLS only)"
+    else:
+        try:
+            parts = urlsplit(endpoint)
+            if not parts.hostname:
+                problem = "names no host"
+            parts.port  # noqa: B018 - raises for a port out of range
+        except ValueError as exc:
+            problem = f"cannot be parsed: {exc}"
+    if problem:
+        raise ConfigError(f"{where}: [etcd] endpoints: {endpoint!r} {problem}")
 
 
 def _thresholds(raw: dict[str, Any], where: str) -> Thresholds:
@@ -188,11 +210,9 @@ def _thresholds(raw: dict[str, Any], where: str) -> Thresholds:
         names = ", ".join(vars(defaults))
         raise ConfigError(f"{where}: unknown [thresholds] {', '.join(unknown)} (known: {names})")
     values = {}
-    for key, value in table.items():
-        default = getattr(defaults, key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(f"{where}: [thresholds] {key} must be a positive number")
-        values[key] = type(default)(value)
+    for key in table:
+        value = _positive(table, key, 0, f"{where}: [thresholds]")
+        values[key] = type(getattr(defaults, key))(value)
     return Thresholds(**values)
 
 
@@ -200,12 +220,10 @@ def _kube(raw: dict[str, Any], base: Path, where: str) -> KubeConfig | None:
     if "kube" not in raw:
         return None
     kube_raw = _table(raw, "kube", where)
-    context = kube_raw.get("context")
-    if context is not None and not isinstance(context, str):
-        raise ConfigError(f"{where}: [kube] context must be a string")
+    where = f"{where}: [kube]"
     return KubeConfig(
-        kubeconfig=_optional_path(kube_raw, "kubeconfig", base),
-        context=context,
+        kubeconfig=_optional_path(kube_raw, "kubeconfig", base, where),
+        context=_string(kube_raw, "context", where),
         timeout=_positive(kube_raw, "timeout", DEFAULT_KUBE_TIMEOUT, where),
         interval=_positive(kube_raw, "interval", DEFAULT_KUBE_INTERVAL, where),
     )
@@ -215,26 +233,29 @@ def _node(raw: Any, index: int, base: Path, where: str) -> NodeConfig:
     local = isinstance(raw, dict) and raw.get("local") is True
     if not isinstance(raw, dict) or not raw.get("name") or not (raw.get("address") or local):
         raise ConfigError(f"{where}: [[nodes]] #{index + 1} needs a name and an address")
+    where = f"{where}: [[nodes]] #{index + 1}"
     ssh_config = raw.get("ssh_config")
     if ssh_config is not None and not (
         isinstance(ssh_config, list) and all(isinstance(p, str) for p in ssh_config)
     ):
-        raise ConfigError(f"{where}: [[nodes]] #{index + 1} ssh_config must be a list of paths")
+        raise ConfigError(f"{where} ssh_config must be a list of paths")
     port = raw.get("port")
-    if port is not None and not (isinstance(port, int) and 0 < port < 65536):
-        raise ConfigError(f"{where}: [[nodes]] #{index + 1} port must be 1-65535")
+    if port is not None and not (
+        isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536
+    ):
+        raise ConfigError(f"{where} port must be 1-65535")
     return NodeConfig(
-        name=str(raw["name"]),
-        address=str(raw.get("address") or "localhost"),
+        name=_string(raw, "name", where) or "",
+        address=_string(raw, "address", where) or "localhost",
         port=port,
-        user=raw.get("user"),
-        identity=_optional_path(raw, "identity", base),
-        known_hosts=_optional_path(raw, "known_hosts", base),
+        user=_string(raw, "user", where),
+        identity=_optional_path(raw, "identity", base, where),
+        known_hosts=_optional_path(raw, "known_hosts", base, where),
         ssh_config=None if ssh_config is None else tuple(_resolve(p, base) for p in ssh_config),
-        agent=bool(raw.get("agent", True)),
+        agent=_flag(raw, "agent", True, where),
         timeout=_positive(raw, "timeout", DEFAULT_NODE_TIMEOUT, where),
         local=local,
-        root=_optional_path(raw, "root", base) or Path("/"),
+        root=_optional_path(raw, "root", base, where) or Path("/"),
     )
 
 
@@ -245,16 +266,37 @@ def _table(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
+def _optional_table(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: {key} must be a [{key}] table, not {value!r}")
+    return value
+
+
+def _string(raw: dict[str, Any], key: str, where: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where} {key} must be a string, not {value!r}")
+    return value
+
+
+def _flag(raw: dict[str, Any], key: str, default: bool, where: str) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} {key} must be true or false, not {value!r}")
+    return value
+
+
 def _path(raw: dict[str, Any], key: str, base: Path, where: str) -> Path:
-    path = _optional_path(raw, key, base)
+    path = _optional_path(raw, key, base, f"{where}: [etcd]")
     if path is None:
         raise ConfigError(f"{where}: [etcd] {key} (a file path) is required")
     return path
 
 
-def _optional_path(raw: dict[str, Any], key: str, base: Path) -> Path | None:
-    value = raw.get(key)
-    return None if value is None else _resolve(str(value), base)
+def _optional_path(raw: dict[str, Any], key: str, base: Path, where: str) -> Path | None:
+    value = _string(raw, key, where)
+    return None if value is None else _resolve(value, base)
 
 
 def _resolve(value: str, base: Path) -> Path:
@@ -263,7 +305,14 @@ def _resolve(value: str, base: Path) -> Path:
 
 
 def _positive(raw: dict[str, Any], key: str, default: float, where: str) -> float:
+    """A finite number above zero: a timeout of 0, -1, nan or inf would mean no deadline or
+    no wait at all, and TOML's `true` is not a number of seconds."""
     value = raw.get(key, default)
-    if not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{where}: {key} must be a positive number of seconds")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(f"{where} {key} must be a positive number of seconds, not {value!r}")
     return float(value)

@@ -44,11 +44,15 @@ async def eventually(
 
 
 def kcockpit(
-    *args: str, timeout: float = 30.0, env: dict[str, str] | None = None
+    *args: str,
+    timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+    wrapper: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Runs the real CLI (`python -m tui ...`) as an operator would."""
+    """Runs the real CLI (`python -m tui ...`) as an operator would; `wrapper` runs it under
+    another command (e.g. `prlimit --as=…`)."""
     return subprocess.run(
-        [sys.executable, "-m", "tui", *args],
+        [*(wrapper or ()), sys.executable, "-m", "tui", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

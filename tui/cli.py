@@ -48,6 +48,21 @@ def add_config_options(parser: argparse.ArgumentParser, after_command: bool = Fa
     parser.add_argument("--cluster", default=default, help="which [clusters.NAME] of the config")
 
 
+READ_ONLY_HELP = "refuse every action (watchers); also `read_only = true` in the config"
+
+
+def add_read_only_option(parser: argparse.ArgumentParser, after_command: bool = False) -> None:
+    """The one --read-only: before the subcommand or after it, both spellings count (a
+    subcommand's own default must never turn off what was given before it)."""
+    default = argparse.SUPPRESS if after_command else False
+    parser.add_argument("--read-only", action="store_true", default=default, help=READ_ONLY_HELP)
+
+
+def is_read_only(args: argparse.Namespace, config: Config | None = None) -> bool:
+    """Whether mutations are refused: any spelling of the flag, or the config's setting."""
+    return bool(args.read_only or (config is not None and config.read_only))
+
+
 def resolve_config(path: Path | None, cluster: str | None = None) -> Config:
     """--config, then $KCOCKPIT_CONFIG / ~/.config, then discovery on a kubeadm node.
 
@@ -71,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kcockpit", description=__doc__.splitlines()[0])
     add_config_options(parser)
     parser.add_argument("--refresh", type=float, help="refresh interval in seconds (default 1)")
-    parser.add_argument("--read-only", action="store_true", help="watchers: every action disabled")
+    add_read_only_option(parser)
     parser.add_argument("--bell", action="store_true", help="terminal bell on new criticals")
     commands = parser.add_subparsers(dest="command")
 
@@ -95,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--peer-url", help="member-add: the new member's peer URL")
     act.add_argument("--voting", action="store_true", help="member-add: voting, not a learner")
     act.add_argument("--file", type=Path, help="snapshot-save: the file to write")
-    act.add_argument("--read-only", action="store_true", help="refuse every mutation")
+    add_read_only_option(act, after_command=True)
 
     config = commands.add_parser("config", help="check a config and every connection in it")
     config.add_argument("config_command", choices=["check"], help="check: validate and connect")
@@ -105,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(serve, after_command=True)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.add_argument("--read-only", action="store_true", help="watchers: every action disabled")
+    add_read_only_option(serve, after_command=True)
 
     audit = commands.add_parser("audit", help="print the audit trail as an incident timeline")
     audit.add_argument("--markdown", action="store_true", help="Markdown, for tickets")
@@ -113,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab = commands.add_parser("lab", help="the built-in lab: a real local control plane")
     lab.add_argument("--nodes", type=int, default=3, help="control-plane nodes (1-7, default 3)")
     lab.add_argument("--scenario", action="append", default=[], help=SCENARIO_HELP)
+    add_read_only_option(lab, after_command=True)
     lab_commands = lab.add_subparsers(dest="lab_command")
     lab_commands.add_parser("scenarios", help="list the incidents a lab can stage")
     up = lab_commands.add_parser("up", help="start a lab in the background")
@@ -162,7 +178,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
             return run_serve(args)
         config = resolve_config(args.config, args.cluster)
-        return run_app(config, args.refresh, args.read_only, args.bell)
+        return run_app(config, args.refresh, is_read_only(args, config), args.bell)
     except LabError as exc:
         print(f"kcockpit lab: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -248,7 +264,7 @@ def run_act(config: Config, args: argparse.Namespace) -> int:
                 AuditLog.default(),
                 typed=args.confirm,
                 yes=args.yes,
-                read_only=args.read_only,
+                read_only=is_read_only(args, config),
                 progress=progress,
             )
         finally:
@@ -301,10 +317,12 @@ def run_lab(args: argparse.Namespace) -> int:
         for scenario in SCENARIOS.values():
             print(f"{scenario.name:24} {scenario.description}")
         return 0
-    return run_lab_foreground(args.nodes, tuple(args.scenario))
+    return run_lab_foreground(args.nodes, tuple(args.scenario), args.read_only)
 
 
-def run_lab_foreground(nodes: int, scenarios: tuple[str, ...] = ()) -> int:
+def run_lab_foreground(
+    nodes: int, scenarios: tuple[str, ...] = (), watch_only: bool = False
+) -> int:
     """`kcockpit lab`: a lab in a temp dir, the cockpit on it, everything gone on exit."""
     from cluster.lab.control import lab_down, lab_up
     from cluster.lab.layout import LabError, LabPaths
@@ -319,7 +337,7 @@ def run_lab_foreground(nodes: int, scenarios: tuple[str, ...] = ()) -> int:
     try:
         print(f"starting a {nodes}-node lab in {root} …", flush=True)
         lab_up(root, nodes=nodes, owner=os.getpid(), remove_dir=True, scenarios=scenarios)
-        return run_app(load_config(LabPaths(root).config), None)
+        return run_app(load_config(LabPaths(root).config), None, watch_only)
     finally:
         with contextlib.suppress(LabError):
             lab_down(root)
