@@ -24,12 +24,14 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from cluster.state import state_dir
+from cluster.untrusted import neutralized
 
 AUDIT_FILE = "audit.jsonl"
 LOCKS_DIR = "locks"
@@ -124,7 +126,7 @@ class AuditLog:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-        return records
+        return readable(records)
 
     def last(self) -> dict[str, Any] | None:
         records = self.read()
@@ -192,11 +194,26 @@ def holder_description(record: dict[str, Any]) -> str:
     )
 
 
+def readable(records: Iterable[Any]) -> list[dict[str, Any]]:
+    """The records a timeline can show: JSON objects only, every string in them made printable
+    (the file is on disk, where anything may have been written into it)."""
+    return [neutralized(record) for record in records if isinstance(record, dict)]
+
+
+def field(record: dict[str, Any], *path: str) -> Any:
+    """`record[a][b]…`, or None where the path leads nowhere or through a non-object (a
+    record written by hand, or by another version, may have any shape)."""
+    value: Any = record
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def timeline(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per attempt: the intent (or refusal) joined with its outcome, oldest first."""
     entries: dict[str, dict[str, Any]] = {}
     for record in records:
-        entry = entries.setdefault(record.get("id", ""), {"outcome": None})
+        entry = entries.setdefault(str(record.get("id", "")), {"outcome": None})
         if record.get("phase") == "outcome":
             entry["outcome"] = record
         else:
@@ -206,18 +223,24 @@ def timeline(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def result_of(entry: dict[str, Any]) -> str:
     if entry.get("phase") == "refused":
-        return "refused: " + "; ".join(entry.get("verdict", {}).get("reasons", []))
+        reasons = field(entry, "verdict", "reasons")
+        return "refused: " + "; ".join(map(str, reasons if isinstance(reasons, list) else ()))
     outcome = entry.get("outcome")
     if outcome is None:
         return "no outcome recorded (interrupted?)"
-    result = outcome.get("result", {})
-    return f"{result.get('status')}: {result.get('message')}"
+    return f"{field(outcome, 'result', 'status')}: {field(outcome, 'result', 'message')}"
 
 
 def who(entry: dict[str, Any]) -> str:
-    operator_ = entry.get("operator") or {}
-    ssh = operator_.get("ssh_client")
-    return f"{operator_.get('user')}" + (f" (ssh from {ssh})" if ssh else "")
+    ssh = field(entry, "operator", "ssh_client")
+    return f"{field(entry, 'operator', 'user')}" + (f" (ssh from {ssh})" if ssh else "")
+
+
+def duration_of(entry: dict[str, Any]) -> str:
+    seconds = field(entry, "outcome", "duration_s")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return "-"
+    return f"{seconds:.2f} s"
 
 
 def timeline_markdown(records: list[dict[str, Any]]) -> str:
@@ -230,8 +253,6 @@ def timeline_markdown(records: list[dict[str, Any]]) -> str:
     ]
     entries = timeline(records)
     for entry in entries:
-        outcome = entry.get("outcome") or {}
-        duration = f"{outcome['duration_s']:.2f} s" if "duration_s" in outcome else "-"
         cells = [
             entry.get("time", "?"),
             who(entry),
@@ -239,15 +260,28 @@ def timeline_markdown(records: list[dict[str, Any]]) -> str:
             entry.get("action", "?"),
             entry.get("target", "?"),
             result_of(entry),
-            duration,
+            duration_of(entry),
         ]
-        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     commands = [
         (entry, command)
         for entry in entries
-        for command in (entry.get("plan") or {}).get("commands", [])
+        for command in _listed(field(entry, "plan", "commands"))
     ]
     if commands:
         lines += ["", "## Equivalent commands", ""]
-        lines += [f"- {e['time']} {e['action']} {e['target']}: `{c}`" for e, c in commands]
+        lines += [
+            f"- {_cell(e.get('time'))} {_cell(e['action'])} {_cell(e.get('target'))}: "
+            f"`{_cell(c).replace('`', chr(39))}`"
+            for e, c in commands
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    """A value on one line of a Markdown table."""
+    return " ".join(str(value).split("\n")).replace("|", "\\|")
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

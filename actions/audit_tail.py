@@ -18,6 +18,7 @@ import socket
 from typing import Any
 
 from actions.audit import AuditLog, cluster_id_hex, operator
+from cluster.untrusted import neutralized
 
 TAIL_BYTES = 64 * 1024  # far more than one record (a plan with its commands is a few kB)
 
@@ -92,4 +93,4 @@ def _record(line: bytes) -> dict[str, Any] | None:
         record = json.loads(line.decode("utf-8", errors="replace"))
     except json.JSONDecodeError:
         return None
-    return record if isinstance(record, dict) else None
+    return neutralized(record) if isinstance(record, dict) else None

@@ -223,7 +223,9 @@ async def test_target_killed_during_move_leader_is_reported_truthfully(
     if run.result.status is Status.VERIFIED:  # it moved before the kill landed
         assert target in run.result.message
     else:
-        assert run.result.status in (Status.FAILED, Status.UNVERIFIED), run.result
+        # refused (failed), sent but unanswered within the deadline (unknown, then re-read),
+        # or done but not seen: never "verified" on a leader that did not change
+        assert run.result.status in (Status.FAILED, Status.UNKNOWN, Status.UNVERIFIED), run.result
         assert run.result.message
         assert run.after.etcd.leader is not None  # verify by re-reading: someone leads
 

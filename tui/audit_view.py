@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from actions.audit import result_of, timeline, who
+from actions.audit import duration_of, result_of, timeline, who
 from tui.console import output_console
 
 
@@ -25,14 +25,18 @@ def print_timeline(
     for column in ("time (UTC)", "operator", "cluster", "action", "target", "result", "duration"):
         table.add_column(column)
     for entry in entries:
-        outcome = entry.get("outcome") or {}
-        duration = f"{outcome['duration_s']:.2f} s" if "duration_s" in outcome else "-"
         result = result_of(entry)
         status_style = "red" if "refused" in result or "failed" in result else ""
         time, cluster, action, target = (
             str(entry.get(key, "?")) for key in ("time", "cluster", "action", "target")
         )  # a hand-edited record may hold any JSON there
         table.add_row(
-            time, who(entry), cluster, action, target, Text(result, style=status_style), duration
+            time,
+            who(entry),
+            cluster,
+            action,
+            target,
+            Text(result, style=status_style),
+            duration_of(entry),
         )
     console.print(table)
