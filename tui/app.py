@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import MountError, Widget
 from textual.widgets import Static, TabbedContent, TabPane
@@ -173,6 +174,20 @@ class CockpitApp(App[None]):
         self.operating = operating_here()
         self.last_audit = LastAuditRecord(self.audit, config.name)  # this cluster's only
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification is literal text: the messages carry member names, targets and
+        the cluster's own error words, which must never be read as markup (widgets' notify
+        comes here too, asking for markup by default)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def get_default_screen(self) -> Screen:
         return CockpitScreen(id="_default")
 
@@ -258,6 +273,11 @@ class CockpitApp(App[None]):
             self._refreshing = False
         if self._later_panes is not None:
             await self.later_panes()  # a pane half mounted would get rows before its columns
+        self.show(snapshot)
+
+    def show(self, snapshot: Snapshot) -> None:
+        """Puts a snapshot on screen: the header, the incident bar, the pane on show and the
+        status line (the other panes catch up when shown)."""
         self.snapshot = snapshot
         self.refresh_count += 1
         self._ring_for_new_criticals(snapshot)
@@ -380,13 +400,28 @@ class CockpitApp(App[None]):
         if name == "member-add" and (target is None or peer_url is None):
             self.push_screen(AddMemberScreen(*self._new_member_defaults()), self._add_member_chosen)
             return
-        from actions.registry import build_action, context_for
-        from widgets.confirm import ConfirmScreen
+        from actions.registry import build_action
 
         action = build_action(name, target or "", peer_url=peer_url, lab_root=self.config.lab_root)
+        status = self.query_one("#status-line", Static)
+        status.update(f"⏳ {action.describe()}: re-reading the cluster for the guard")
+        self.run_worker(self._confirm(action), group="action", exit_on_error=False)
+
+    async def _confirm(self, action: Action) -> None:
+        """The dialog, its verdict judged on a fresh read: every member's answer of now (or
+        its deadline), never the screen's latest answers, which may be a frozen member's
+        last words."""
+        from actions.registry import context_for
+        from widgets.confirm import ConfirmScreen
+
+        try:
+            snapshot = await self.background.run(self.collector.collect(fresh=True))
+        except Exception as exc:  # a defect, not the cluster (sources report their own faults)
+            self.notify(f"{action.describe()}: cannot read the cluster: {exc}", severity="error")
+            return
         context = context_for(self.collector, state_dir())
-        verdict = action.guard(self.snapshot)
-        plan = None if verdict.is_refused else action.plan(self.snapshot, context)
+        verdict = action.guard(snapshot)
+        plan = None if verdict.is_refused else action.plan(snapshot, context)
         dialog = ConfirmScreen(f"{action.title}: {action.target}", verdict, plan, self.read_only)
 
         def confirmed(typed: str | None) -> None:
