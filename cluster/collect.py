@@ -50,18 +50,21 @@ class Collector:
         self.engine = FindingsEngine(config, ClusterState.for_cluster(config.name, state_dir))
 
     async def collect(self, fresh: bool = False) -> Snapshot:
-        """A snapshot. etcd is read now, every member at once; the nodes as
-        `NodeSource.collect` has it (each node's latest read; their new reads start once etcd
-        has answered, so they never slow its sampling) and the API every `[kube] interval`
-        seconds, unless `fresh`: then both are read now and waited for (a guard or a
-        verification must not judge by an older view)."""
+        """A snapshot. etcd is read now, every member at once (a member silent past a short
+        grace keeps its previous answer until its deadline); the nodes as `NodeSource.collect`
+        has it (each node's latest read; their new reads start once etcd has answered, so they
+        never slow its sampling) and the API every `[kube] interval` seconds, unless `fresh`:
+        then all three are read now and waited for, every etcd member until it answers or its
+        deadline passes (a guard or a verification must not judge by an older view)."""
         if self.kube is not None and self._kube_task is None:
             due = time.monotonic() - self._kube_started >= self.kube.config.interval
             if fresh or due:
                 self._kube_started = time.monotonic()
                 self._kube_task = asyncio.create_task(self.kube.collect())
         if fresh or not self.node_source.all_read:  # the nodes are waited for: beside etcd
-            etcd, nodes = await asyncio.gather(self.etcd.collect(), self.node_source.collect(fresh))
+            etcd, nodes = await asyncio.gather(
+                self.etcd.collect(fresh), self.node_source.collect(fresh)
+            )
         else:  # etcd's members are sampled as one instant, the new node reads start after it
             etcd = await self.etcd.collect()
             nodes = await self.node_source.collect(fresh=False)

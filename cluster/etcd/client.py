@@ -5,6 +5,11 @@ move-leader and no per-call deadline, and is synchronous. This client speaks the
 etcd's published gRPC API that kcockpit needs (cluster/etcd/proto/etcd_rpc.proto), addressed per
 member, because a cockpit must ask *each* member about itself and must never wait on one that is
 frozen. Mutations are sent once: no call here retries.
+
+Endpoints include the client URLs members advertise, and etcd checks those only with Go's
+url.Parse: it accepts a port beyond 65535, port 0 or an empty port. A URL kcockpit cannot
+dial over TLS is refused here as an EtcdError (BAD_URL) like any failed call, so it
+stays the error of the one member that advertises it.
 """
 
 from __future__ import annotations
@@ -65,12 +70,38 @@ class SnapshotFile:
 
 
 def target_of(endpoint: str) -> str:
-    """'https://10.0.0.1:2379' -> '10.0.0.1:2379' (the gRPC target)."""
+    """'https://10.0.0.1:2379' -> '10.0.0.1:2379' (the gRPC target; 2379 when no port is
+    given), or an EtcdError BAD_URL saying why the URL names none. Port 0 and an empty port
+    are refused rather than read as 2379: they would dial whichever member listens there and
+    show its answer as this member's."""
+    reason = _unusable(endpoint)
+    if reason:
+        raise EtcdError(endpoint, "BAD_URL", f"unusable client URL {endpoint!r}: {reason}")
     parts = urlsplit(endpoint)
-    if not parts.hostname:
-        raise ValueError(f"not an endpoint URL: {endpoint!r}")
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
     return f"{host}:{parts.port or 2379}"
+
+
+def _unusable(endpoint: str) -> str | None:
+    """Why `endpoint` cannot be dialled, or None. Python's urlsplit silently drops tabs and
+    newlines and raises ValueError on a bad port or bracket, so neither is left to it."""
+    if any(c.isspace() or not c.isprintable() for c in endpoint):
+        return "control characters or spaces"
+    if not endpoint.startswith("https://"):
+        return "not https:// (kcockpit only talks TLS to etcd)"
+    try:
+        parts = urlsplit(endpoint)
+        host_port = parts.netloc.rpartition("@")[2]
+        if not host_port.startswith("[") and host_port.count(":") > 1:
+            return "IPv6 address without brackets (write https://[address]:port)"
+        port = parts.port
+    except ValueError as exc:
+        return str(exc)[:1].lower() + str(exc)[1:]
+    if not parts.hostname:
+        return "no host"
+    if port == 0 or host_port.endswith(":"):
+        return "no port to dial (0 or empty)"
+    return None
 
 
 class EtcdClient:
@@ -99,8 +130,6 @@ class EtcdClient:
     def channel(self, endpoint: str) -> grpc.aio.Channel:
         channel = self._channels.get(endpoint)
         if channel is None:
-            if not endpoint.startswith("https://"):
-                raise EtcdError(endpoint, "CONFIG", "kcockpit only talks TLS to etcd (https://)")
             channel = grpc.aio.secure_channel(target_of(endpoint), self._creds(), _CHANNEL_OPTIONS)
             self._channels[endpoint] = channel
         return channel

@@ -7,18 +7,28 @@ the member's row keeps its previous answer while its call runs on in the backgro
 deadline (the next collection joins that call instead of piling up another). So one frozen member
 never slows the other rows, it is flagged as soon as its deadline passes, and a member that is
 merely slower than the rest is never reported down: only a deadline makes a member unreachable.
-A member never heard from before is waited for up to the deadline (a one-shot `report` too).
+A member never heard from before is waited for up to the deadline.
+
+A fresh collection (`collect(fresh=True)`: guards, verifications, `act`, `report`) shows no
+previous answer: every member's Status is awaited until it answers or its deadline passes, and a
+call joined from an earlier collection only if it started after the fresh one began (an older
+one is left to run out and a new call is made), so a guard never counts a member healthy on
+what it said before it froze.
+
+A member's error is its own: a client URL that cannot be dialled (etcd accepts port 237900 or an
+empty port) is that member's BAD_URL error, and the other rows update as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections.abc import Iterable
 from dataclasses import replace
 
-from cluster.etcd.client import EtcdClient, EtcdError
+from cluster.etcd.client import EtcdClient, EtcdError, target_of
 from cluster.etcd.proto import etcd_rpc_pb2 as pb
 from cluster.model import EtcdCluster, EtcdMember
 
@@ -40,16 +50,20 @@ class EtcdSource:
         self.endpoints = tuple(endpoints)
         self.grace = grace
         self._in_flight: dict[str, asyncio.Task[Status]] = {}  # endpoint -> Status call
+        self._asked_at: dict[str, float] = {}  # endpoint -> when its in-flight call started
         self._last: dict[str, Status] = {}  # endpoint -> its latest completed answer
         self._member_list_from: str | None = None  # who answered MemberList last time
 
-    async def collect(self) -> EtcdCluster:
+    async def collect(self, fresh: bool = False) -> EtcdCluster:
+        """The cluster as the members report it; `fresh`: only answers given during this
+        collection (see the module docstring)."""
         endpoints = list(self.endpoints)
         started = time.monotonic()
-        statuses = {e: self._status_call(e) for e in endpoints}
+        since = started if fresh else None
+        statuses = {e: self._status_call(e, since) for e in endpoints}
         members_answer, list_error = await self._first_member_list(endpoints)
         if members_answer is None:
-            results = await self._answers(statuses, started)
+            results = await self._answers(statuses, started, fresh)
             return EtcdCluster(
                 members=tuple(
                     _member_without_list(endpoint, results[endpoint]) for endpoint in endpoints
@@ -59,8 +73,8 @@ class EtcdSource:
         for member in members_answer.members:
             endpoint = _client_url(member)
             if endpoint and endpoint not in statuses:
-                statuses[endpoint] = self._status_call(endpoint)
-        results = await self._answers(statuses, started)
+                statuses[endpoint] = self._status_call(endpoint, since)
+        results = await self._answers(statuses, started, fresh)
         members = tuple(
             _merge(member, results.get(_client_url(member) or ""))
             for member in members_answer.members
@@ -72,14 +86,18 @@ class EtcdSource:
             alarms=alarms,
         )
 
-    def _status_call(self, endpoint: str) -> asyncio.Task[Status]:
-        """The member's Status call still running from an earlier collection, or a new one."""
+    def _status_call(self, endpoint: str, since: float | None = None) -> asyncio.Task[Status]:
+        """The member's Status call still running from an earlier collection, or a new one;
+        with `since`, only a call started at or after it is joined. An older call is not
+        cancelled (another collection may be waiting for it): it ends by its deadline."""
         task = self._in_flight.get(endpoint)
-        if task is None or task.done():
+        stale = since is not None and self._asked_at.get(endpoint, -math.inf) < since
+        if task is None or task.done() or stale:
             task = asyncio.ensure_future(self._status(endpoint))
             # An answer that arrives between two collections is the member's latest word too.
             task.add_done_callback(lambda done: self._remember(endpoint, done))
             self._in_flight[endpoint] = task
+            self._asked_at[endpoint] = time.monotonic()
         return task
 
     def _remember(self, endpoint: str, task: asyncio.Task[Status]) -> None:
@@ -87,11 +105,14 @@ class EtcdSource:
             self._last[endpoint] = task.result()
 
     async def _answers(
-        self, statuses: dict[str, asyncio.Task[Status]], started: float
+        self, statuses: dict[str, asyncio.Task[Status]], started: float, fresh: bool
     ) -> dict[str, Status]:
         """Every member's latest answer: a still-silent member only gets a grace beyond the
-        first answer, then shows its previous answer until its own call ends (deadline)."""
-        unknown = [t for e, t in statuses.items() if not t.done() and e not in self._last]
+        first answer, then shows its previous answer until its own call ends (deadline).
+        `fresh`: every call is awaited, each ends by the client's deadline."""
+        unknown = [
+            t for e, t in statuses.items() if not t.done() and (fresh or e not in self._last)
+        ]
         if unknown:
             await asyncio.wait(unknown)  # each call ends by the client's deadline
         pending = {t for t in statuses.values() if not t.done()}
@@ -102,11 +123,10 @@ class EtcdSource:
             await asyncio.wait(pending, timeout=grace)
         for endpoint in [e for e in self._in_flight if e not in statuses]:
             self._in_flight.pop(endpoint).cancel()  # a member no longer listed
+            self._asked_at.pop(endpoint, None)
             self._last.pop(endpoint, None)
-        for endpoint, task in statuses.items():
-            if task.done():
-                self._last[endpoint] = task.result()
-        return {e: self._last[e] for e in statuses}
+        # A call another collection has since replaced is still this collection's own answer.
+        return {e: t.result() if t.done() else self._last[e] for e, t in statuses.items()}
 
     def answered_now(self) -> list[str]:
         """Endpoints whose Status call of this collection completed with an answer."""
@@ -121,6 +141,7 @@ class EtcdSource:
         for task in self._in_flight.values():
             task.cancel()
         self._in_flight.clear()
+        self._asked_at.clear()
 
     async def _status(self, endpoint: str) -> Status:
         try:
@@ -175,7 +196,7 @@ class EtcdSource:
         found = {
             (int(match[1]), match[2])
             for endpoint in self.answered_now()
-            for error in self._last[endpoint].errors  # type: ignore[union-attr]
+            for error in self._in_flight[endpoint].result().errors  # type: ignore[union-attr]
             if (match := ALARM_ERROR.search(error))
         }
         return tuple(sorted(found))
@@ -188,8 +209,18 @@ def _consume_outcome(task: asyncio.Future) -> None:
 
 
 def _client_url(member: pb.Member) -> str | None:
+    """The client URL to ask: the first https one that can be dialled, else the one whose
+    error the member's row shows (etcd accepts URLs kcockpit cannot dial, see target_of)."""
     urls = [u for u in member.clientURLs if u.startswith("https://")] or list(member.clientURLs)
-    return urls[0] if urls else None
+    return next((u for u in urls if _dialable(u)), urls[0] if urls else None)
+
+
+def _dialable(url: str) -> bool:
+    try:
+        target_of(url)
+    except EtcdError:
+        return False
+    return True
 
 
 def _merge(member: pb.Member, status: pb.StatusResponse | EtcdError | None) -> EtcdMember:
