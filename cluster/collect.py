@@ -20,6 +20,7 @@ from cluster.model import Snapshot
 from cluster.nodes.pool import NodePool
 from cluster.nodes.source import NodeSource
 from cluster.state import ClusterState
+from cluster.untrusted import neutralized
 
 KUBE_GRACE = 0.2  # seconds a slow API server may delay a refresh before its last view is used
 
@@ -74,7 +75,7 @@ class Collector:
         snapshot = Snapshot(
             cluster_name=self.config.name,
             collected_at=dt.datetime.now(dt.UTC),
-            etcd=etcd,
+            etcd=neutralized(etcd),  # member names, URLs and etcd's own words are data
             nodes=nodes,
             kube=kube,
         )

@@ -419,6 +419,7 @@ class CockpitApp(App[None]):
         except Exception as exc:  # a defect, not the cluster (sources report their own faults)
             self.notify(f"{action.describe()}: cannot read the cluster: {exc}", severity="error")
             return
+        self.show(snapshot)  # behind the dialog: what its verdict was judged on
         context = context_for(self.collector, state_dir())
         verdict = action.guard(snapshot)
         plan = None if verdict.is_refused else action.plan(snapshot, context)
