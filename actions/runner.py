@@ -99,7 +99,9 @@ async def perform(
     verdict = action.guard(snapshot)
     refused_by = "guard"
     if read_only:
-        verdict = Verdict.refused("read-only mode: actions are disabled (started with --read-only)")
+        verdict = Verdict.refused(
+            "read-only mode: actions are disabled (--read-only, or read_only = true in the config)"
+        )
         refused_by = "read-only mode"
     elif not verdict.is_refused and (problem := confirmation_problem(verdict, typed, yes)):
         verdict = Verdict.refused(problem, *verdict.reasons)

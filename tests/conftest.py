@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from cluster.collect import Collector
+from cluster.config import Config, load_config
 from cluster.lab.control import Lab
 from tests.helpers import running_lab
 
@@ -14,3 +16,17 @@ from tests.helpers import running_lab
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with running_lab(tmp_path_factory.mktemp("lab")) as lab:
         yield lab
+
+
+@pytest.fixture(scope="module")
+def config(lab: Lab) -> Config:
+    """The cockpit config the module's lab wrote."""
+    return load_config(lab.paths.config)
+
+
+@pytest.fixture()
+async def collector(config: Config) -> AsyncIterator[Collector]:
+    """A Collector on the module's lab, closed after the test."""
+    collector = Collector(config)
+    yield collector
+    await collector.close()

@@ -22,7 +22,7 @@ from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verif
 from actions.registry import build_action, context_for
 from actions.runner import Status, perform
 from cluster.collect import Collector
-from cluster.config import Config, load_config
+from cluster.config import Config
 from cluster.etcd.client import EtcdClient, EtcdError
 from cluster.lab.control import Lab
 from cluster.model import Snapshot
@@ -32,18 +32,6 @@ from tests.test_faults_lab import healthy_snapshot
 
 ANOTHER_ACTION = "another action is running"
 FILL_MEGABYTES = 40  # a snapshot stream long enough to freeze its member mid-stream
-
-
-@pytest.fixture(scope="module")
-def config(lab: Lab) -> Config:
-    return load_config(lab.paths.config)
-
-
-@pytest.fixture()
-async def collector(config: Config) -> AsyncIterator[Collector]:
-    collector = Collector(config)
-    yield collector
-    await collector.close()
 
 
 @pytest.fixture()

@@ -20,10 +20,14 @@ import aiohttp
 
 from tests.helpers import PROJECT, eventually, wait_until
 
+# A valid config whose etcd answers nowhere: the cockpit a websocket starts keeps running.
 CONFIG = """\
 name = "served"
 [etcd]
 endpoints = ["https://127.0.0.1:1"]
+ca = "ca.crt"
+cert = "client.crt"
+key = "client.key"
 """
 
 

@@ -17,7 +17,9 @@ from textual.widgets import Button, Input, Static
 
 from actions.base import Plan, Verdict, VerdictKind
 
-READ_ONLY_REASON = "read-only mode: actions are disabled (started with --read-only)"
+READ_ONLY_REASON = (
+    "read-only mode: actions are disabled (--read-only, or read_only = true in the config)"
+)
 
 
 class ConfirmScreen(ModalScreen[str | None]):
