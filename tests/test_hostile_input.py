@@ -381,7 +381,9 @@ def test_report_shows_hostile_files_literally_and_flags_laughs_and_fifo(
     prlimit = shutil.which("prlimit")
     assert prlimit, "prlimit is in util-linux"
     limited = [prlimit, f"--as={2 * 1024**3}", "--"]
-    result = kcockpit("report", "--config", str(lab.paths.config), "--json", timeout=60)
+    result = kcockpit(
+        "report", "--config", str(lab.paths.config), "--json", timeout=60, wrapper=limited
+    )
     assert result.returncode in (0, 1) and "Traceback" not in result.stderr, result.stderr
     report = json.loads(result.stdout)
     nodes = {n["name"]: n for n in report["nodes"]}
