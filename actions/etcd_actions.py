@@ -14,6 +14,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verification
+from cluster.commands import command_line
 from cluster.etcd.client import EtcdError, SnapshotFile
 from cluster.findings import etcdctl
 from cluster.model import EtcdCluster, EtcdMember, Snapshot
@@ -522,7 +523,7 @@ class SnapshotSave(EtcdAction):
                     str(destination),
                     endpoints=[target.endpoint or ""],
                 ),
-                f"etcdutl snapshot status {destination} -w table",
+                command_line("etcdutl", "snapshot", "status", str(destination), "-w", "table"),
             ),
             before=before,
             after=after,

@@ -11,7 +11,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from cluster.endpoints import endpoint_problem
 
 DEFAULT_ETCD_TIMEOUT = 2.0
 DEFAULT_KUBE_TIMEOUT = 3.0
@@ -183,21 +184,9 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
 
 
 def _check_endpoint(endpoint: Any, where: str) -> None:
-    """An etcd endpoint kcockpit can dial: https (it never talks to etcd without TLS), a host
-    (IPv6 in brackets) and a port in range."""
-    problem = None
-    if not isinstance(endpoint, str) or not endpoint.startswith("https://"):
-        problem = "is not an https:// URL (kcockpit talks to etcd over TLS only)"
-    else:
-        try:
-            parts = urlsplit(endpoint)
-            if not parts.hostname:
-                problem = "names no host"
-            parts.port  # noqa: B018 - raises for a port out of range
-        except ValueError as exc:
-            problem = f"cannot be parsed: {exc}"
+    problem = endpoint_problem(endpoint) if isinstance(endpoint, str) else "is not a string"
     if problem:
-        raise ConfigError(f"{where}: [etcd] endpoints: {endpoint!r} {problem}")
+        raise ConfigError(f"{where}: [etcd] endpoints: {endpoint!r}: {problem}")
 
 
 def _thresholds(raw: dict[str, Any], where: str) -> Thresholds:

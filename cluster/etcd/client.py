@@ -29,6 +29,7 @@ import grpc
 from google.protobuf.message import Message
 
 from cluster.config import TlsFiles
+from cluster.endpoints import endpoint_problem
 from cluster.etcd.proto import etcd_rpc_pb2 as pb
 
 ResponseT = TypeVar("ResponseT", bound=Message)
@@ -74,34 +75,12 @@ def target_of(endpoint: str) -> str:
     given), or an EtcdError BAD_URL saying why the URL names none. Port 0 and an empty port
     are refused rather than read as 2379: they would dial whichever member listens there and
     show its answer as this member's."""
-    reason = _unusable(endpoint)
+    reason = endpoint_problem(endpoint)
     if reason:
         raise EtcdError(endpoint, "BAD_URL", f"unusable client URL {endpoint!r}: {reason}")
     parts = urlsplit(endpoint)
     host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
     return f"{host}:{parts.port or 2379}"
-
-
-def _unusable(endpoint: str) -> str | None:
-    """Why `endpoint` cannot be dialled, or None. Python's urlsplit silently drops tabs and
-    newlines and raises ValueError on a bad port or bracket, so neither is left to it."""
-    if any(c.isspace() or not c.isprintable() for c in endpoint):
-        return "control characters or spaces"
-    if not endpoint.startswith("https://"):
-        return "not https:// (kcockpit only talks TLS to etcd)"
-    try:
-        parts = urlsplit(endpoint)
-        host_port = parts.netloc.rpartition("@")[2]
-        if not host_port.startswith("[") and host_port.count(":") > 1:
-            return "IPv6 address without brackets (write https://[address]:port)"
-        port = parts.port
-    except ValueError as exc:
-        return str(exc)[:1].lower() + str(exc)[1:]
-    if not parts.hostname:
-        return "no host"
-    if port == 0 or host_port.endswith(":"):
-        return "no port to dial (0 or empty)"
-    return None
 
 
 class EtcdClient:
