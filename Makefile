@@ -18,7 +18,7 @@ setup: $(STAMP)
 	@scripts/install-etcd.sh
 	@scripts/install-kubectl.sh
 	@# Byte-compiled as a wheel install would be: the launch should not compile the sources.
-	@$(BIN)/python -m compileall -q tui widgets actions cluster > /dev/null
+	@$(BIN)/python -m compileall -q tui widgets actions cluster lab > /dev/null
 
 $(STAMP): pyproject.toml
 	@scripts/install-system-deps.sh

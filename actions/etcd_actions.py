@@ -322,8 +322,8 @@ class MemberAdd(EtcdAction):
         added = f"{answer.member.ID:016x}"
         if ctx.lab_root is None:
             return f"member {added} registered; start etcd on {self.target} now"
-        from cluster.lab.control import Lab
-        from cluster.lab.layout import LabError
+        from lab.control import Lab
+        from lab.layout import LabError
 
         initial = [f"{m.name or self.target}={m.peerURLs[0]}" for m in answer.members if m.peerURLs]
         try:

@@ -34,7 +34,7 @@ def build_action(
         raise UnknownAction(f"unknown action {name!r} (one of: {', '.join(sorted(ACTIONS))})")
     if cls is MemberAdd:
         if peer_url is None and lab_root is not None:
-            from cluster.lab.control import Lab
+            from lab.control import Lab
 
             peer_url = Lab(lab_root).peer_url_for(target)
         return MemberAdd(target, peer_url=peer_url, voting=voting)

@@ -1,6 +1,6 @@
 """Prints the time of one fresh read of every node (all panes' data) for 3 and for 30 lab nodes.
 
-The 3 nodes are a real lab's; the 27 more are SSH-only lab nodes (`cluster.lab.sshfarm`, same
+The 3 nodes are a real lab's; the 27 more are SSH-only lab nodes (`lab.sshfarm`, same
 files and SSH server, no etcd). Connections are opened once and kept, as in the cockpit, so
 the figures are warm reads: the median of --runs. Every node is read in parallel, so the ratio
 shows what 10x the nodes cost on this machine, where the SSH servers share its cores with the
@@ -26,10 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cluster.config import Config, NodeConfig, load_config
-from cluster.lab.control import lab_down, lab_up
-from cluster.lab.layout import LabPaths
 from cluster.nodes.pool import NodePool
 from cluster.nodes.source import NodeSource
+from lab.control import lab_down, lab_up
+from lab.layout import LabPaths
 
 EXTRA_NODES = 27
 
@@ -56,7 +56,7 @@ async def refresh_ms(config: Config, runs: int) -> tuple[float, float]:
 
 def start_farm(root: Path, lab: LabPaths) -> tuple[subprocess.Popen[bytes], LabPaths]:
     farm = LabPaths(root / "farm")
-    command = [sys.executable, "-m", "cluster.lab.sshfarm", str(farm.root)]
+    command = [sys.executable, "-m", "lab.sshfarm", str(farm.root)]
     command += [
         "--nodes",
         str(EXTRA_NODES),

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cluster.config import load_config
 from cluster.kube.source import KubeSource
-from cluster.lab.control import Lab, lab_down, lab_up
+from lab.control import Lab, lab_down, lab_up
 
 DEBIAN_KUBECTL = Path(__file__).resolve().parents[1] / ".local/kubectl/usr/bin/kubectl"
 

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cluster.config import load_config
 from cluster.etcd.client import EtcdClient
 from cluster.etcd.source import EtcdSource
-from cluster.lab.control import lab_down, lab_up
-from cluster.lab.layout import LabPaths, etcdctl_for, find_etcd
+from lab.control import lab_down, lab_up
+from lab.layout import LabPaths, etcdctl_for, find_etcd
 
 
 async def kcockpit_refresh_ms(config_path: Path, runs: int) -> float:

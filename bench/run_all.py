@@ -43,8 +43,8 @@ from textual.widgets import DataTable, TabbedContent
 from cluster.collect import Collector
 from cluster.config import Config, load_config
 from cluster.etcd.client import EtcdClient
-from cluster.lab.control import lab_down, lab_up
-from cluster.lab.layout import LabPaths
+from lab.control import lab_down, lab_up
+from lab.layout import LabPaths
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

@@ -23,7 +23,7 @@ sys.path.insert(0, str(PROJECT))
 
 from actions.audit import AuditLog  # noqa: E402
 from cluster.config import load_config  # noqa: E402
-from cluster.lab.control import Lab, LabPaths, lab_down, lab_up  # noqa: E402
+from lab.control import Lab, LabPaths, lab_down, lab_up  # noqa: E402
 from tui.app import CockpitApp  # noqa: E402
 from widgets.confirm import ConfirmScreen  # noqa: E402
 from widgets.help import HelpScreen  # noqa: E402

@@ -8,7 +8,7 @@ import pytest
 
 from cluster.collect import Collector
 from cluster.config import Config, load_config
-from cluster.lab.control import Lab
+from lab.control import Lab
 from tests.helpers import running_lab
 
 

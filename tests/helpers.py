@@ -85,7 +85,7 @@ async def collect_once(config: Any) -> Any:
 @contextlib.contextmanager
 def running_lab(root: Path, nodes: int = 3, scenarios: tuple[str, ...] = ()) -> Iterator[Any]:
     """A lab up in `root` (scenarios staged) for the block, always taken down after."""
-    from cluster.lab.control import Lab, lab_down, lab_up
+    from lab.control import Lab, lab_down, lab_up
 
     lab_up(root, nodes=nodes, scenarios=scenarios)
     try:
@@ -95,9 +95,9 @@ def running_lab(root: Path, nodes: int = 3, scenarios: tuple[str, ...] = ()) -> 
 
 
 def set_drill(lab: Any, node: str, drill: dict[str, float] | None) -> None:
-    """Shifts what a lab node's SSH server answers (see cluster.lab.sshd.drill_file); None
+    """Shifts what a lab node's SSH server answers (see lab.sshd.drill_file); None
     takes the drill back."""
-    from cluster.lab.sshd import drill_file
+    from lab.sshd import drill_file
 
     path = drill_file(lab.paths, node)
     if drill is None:

@@ -24,8 +24,8 @@ from actions.runner import Status, perform
 from cluster.collect import Collector
 from cluster.config import Config
 from cluster.etcd.client import EtcdClient, EtcdError
-from cluster.lab.control import Lab
 from cluster.model import Snapshot
+from lab.control import Lab
 from tests.helpers import PROJECT, eventually, kcockpit, report_json
 from tests.test_actions_lab import _fill
 from tests.test_faults_lab import healthy_snapshot

@@ -17,8 +17,8 @@ import pytest
 from actions.audit import AuditLog, timeline
 from cluster.config import load_config
 from cluster.etcd.client import EtcdClient
-from cluster.lab.control import Lab
-from cluster.lab.layout import etcdctl_for, find_etcd
+from lab.control import Lab
+from lab.layout import etcdctl_for, find_etcd
 from tests.helpers import PROJECT, kcockpit, report_json, running_lab, wait_until
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from actions.audit import AuditLog
 from cluster.config import load_config
-from cluster.lab.control import Lab
+from lab.control import Lab
 from tests.test_app_etcd import row_texts, until
 from tui.app import CockpitApp
 from tui.commands import CockpitCommands

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from textual.pilot import Pilot
 
 from cluster.config import load_config
-from cluster.lab.control import Lab
+from lab.control import Lab
 from tests.helpers import POLL_SECONDS, report_json, wait_until
 from tui.app import CockpitApp
 from widgets.certificates_pane import CertificatesPane

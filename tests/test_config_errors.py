@@ -6,8 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from cluster.lab import pki
-from cluster.lab.control import Lab
+from lab import pki
+from lab.control import Lab
 from tests.helpers import kcockpit
 
 

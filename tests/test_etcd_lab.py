@@ -10,7 +10,7 @@ import pytest
 
 from cluster.collect import Collector
 from cluster.config import load_config
-from cluster.lab.control import Lab
+from lab.control import Lab
 from tests.helpers import eventually, finding_ids, kcockpit, report_json, wait_until
 
 

@@ -33,11 +33,11 @@ from cluster.config import Config
 from cluster.etcd.client import EtcdClient, EtcdError, target_of
 from cluster.etcd.proto import etcd_rpc_pb2 as pb
 from cluster.etcd.source import EtcdSource
-from cluster.lab import pki
-from cluster.lab.control import Lab
-from cluster.lab.layout import ETCD_CLIENT_PORT, find_etcd
 from cluster.model import Snapshot
 from cluster.untrusted import printable
+from lab import pki
+from lab.control import Lab
+from lab.layout import ETCD_CLIENT_PORT, find_etcd
 from tests.helpers import eventually, kcockpit, wait_until
 
 BAD_NAME = "cp-badurl"

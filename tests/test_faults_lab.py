@@ -29,9 +29,9 @@ from cluster.collect import Collector
 from cluster.config import SLOW_ANSWER_SECONDS, Config, load_config
 from cluster.etcd.client import EtcdClient
 from cluster.etcd.source import EtcdSource
-from cluster.lab.control import Lab
 from cluster.model import Snapshot
 from cluster.nodes.model import NodeState
+from lab.control import Lab
 from tests.helpers import eventually, set_drill, wait_until
 from tests.test_app_etcd import row_texts, until
 from tui.app import CockpitApp

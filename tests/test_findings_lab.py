@@ -18,11 +18,11 @@ import pytest
 from cluster.collect import Collector
 from cluster.config import Config, load_config
 from cluster.etcd.proto import etcd_rpc_pb2 as pb
-from cluster.lab.control import Lab
-from cluster.lab.layout import find_etcd
-from cluster.lab.running_scenarios import add_unstarted_member, fragment_one_member
-from cluster.lab.sshd import drill_file
 from cluster.model import Severity, Snapshot
+from lab.control import Lab
+from lab.layout import find_etcd
+from lab.running_scenarios import add_unstarted_member, fragment_one_member
+from lab.sshd import drill_file
 from tests.helpers import eventually, kcockpit, wait_until
 from tests.test_app_etcd import until
 from tui.app import CockpitApp

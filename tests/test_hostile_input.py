@@ -28,8 +28,6 @@ from actions.audit import readable, timeline_markdown
 from cluster.config import Config, parse_config
 from cluster.engine import FindingsEngine
 from cluster.kube.model import KubeDaemonSet, KubeEvent, KubeNode, KubePod, KubeView
-from cluster.lab import pki
-from cluster.lab.control import Lab
 from cluster.model import EtcdCluster, EtcdMember, Snapshot
 from cluster.nodes.model import (
     Certificate,
@@ -44,6 +42,8 @@ from cluster.nodes.model import (
 from cluster.report import snapshot_json
 from cluster.state import ClusterState
 from cluster.untrusted import neutralized, printable
+from lab import pki
+from lab.control import Lab
 from tests.helpers import eventually, kcockpit
 from tui.audit_view import print_timeline
 from tui.cli import cockpit_app

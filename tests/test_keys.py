@@ -19,7 +19,7 @@ from textual.widgets import DataTable, TabbedContent
 from actions.audit import AuditLog
 from actions.registry import ACTIONS
 from cluster.config import load_config
-from cluster.lab.control import Lab
+from lab.control import Lab
 from tests.helpers import running_lab
 from tests.test_app_etcd import until
 from tui.app import TABLES_SCOPE, CockpitApp

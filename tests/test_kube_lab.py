@@ -16,8 +16,8 @@ from cluster.collect import Collector
 from cluster.config import Config, KubeConfig, load_config
 from cluster.kube.model import KubeView
 from cluster.kube.source import KubeSource
-from cluster.lab.control import Lab
 from cluster.model import Severity, Snapshot
+from lab.control import Lab
 from tests.helpers import eventually
 from tests.test_app_etcd import until
 from tui.app import CockpitApp

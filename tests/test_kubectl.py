@@ -14,7 +14,7 @@ import pytest
 from cluster.config import KubeConfig, load_config
 from cluster.kube.findings import evaluate_kube
 from cluster.kube.source import KubeSource
-from cluster.lab.control import Lab
+from lab.control import Lab
 from tests.helpers import PROJECT, eventually
 
 DEBIAN_KUBECTL = PROJECT / ".local" / "kubectl" / "usr" / "bin" / "kubectl"

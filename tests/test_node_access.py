@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cluster.config import load_config
-from cluster.lab.control import Lab
 from cluster.nodes.access import ErrorKind, NodeAccess, NodeError
 from cluster.nodes.local import LocalNodeAccess
 from cluster.nodes.pool import NodePool
+from lab.control import Lab
 
 NET_D = "/etc/cni/net.d"
 

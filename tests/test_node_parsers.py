@@ -8,7 +8,6 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.lab import pki
 from cluster.nodes.model import CniState
 from cluster.nodes.parse import (
     build_certificates,
@@ -22,6 +21,7 @@ from cluster.nodes.parse import (
     parse_kubeconfig,
     parse_manifest,
 )
+from lab import pki
 
 ANY_BYTES = st.binary(max_size=2048)
 PEM_LIKE = st.builds(

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from cluster.config import load_config
-from cluster.lab.control import Lab, lab_down, lab_up
 from cluster.model import Finding, Severity, Snapshot
+from lab.control import Lab, lab_down, lab_up
 from tests.helpers import collect_once, kcockpit
 from tests.test_app_etcd import until
 from tui.app import CockpitApp

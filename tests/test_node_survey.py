@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from cluster.config import load_config
-from cluster.lab.control import Lab
 from cluster.nodes.access import ErrorKind, NodeAccess, NodeError, Survey, SurveyAnswer, Tree
 from cluster.nodes.local import LocalNodeAccess
 from cluster.nodes.pool import NodePool
 from cluster.nodes.source import TREES, NodeSource
 from cluster.nodes.ssh import SshNodeAccess
 from cluster.nodes.survey import new_nonce, parse, script
+from lab.control import Lab
 from tests.helpers import set_drill
 
 PIPE = "/etc/kubernetes/manifests/pipe.yaml"

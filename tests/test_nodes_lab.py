@@ -18,9 +18,9 @@ import asyncssh
 import pytest
 
 from cluster.config import Config, load_config
-from cluster.lab.control import Lab
-from cluster.lab.scenarios import SCENARIOS
 from cluster.model import Severity
+from lab.control import Lab
+from lab.scenarios import SCENARIOS
 from tests.helpers import collect_once, kcockpit
 from tests.test_app_etcd import until
 from tui.app import CockpitApp

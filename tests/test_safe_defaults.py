@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from cluster.config import NodeConfig, load_config
-from cluster.lab.control import Lab
 from cluster.nodes.access import ErrorKind, NodeError
 from cluster.nodes.local import LocalNodeAccess
 from cluster.nodes.parse import parse_kubeconfig, parse_manifest
 from cluster.nodes.pool import NodePool
 from cluster.nodes.source import NodeSource
+from lab.control import Lab
 from tests.helpers import kcockpit, report_json
 from tests.test_hostile_input import LAUGHS
 from tui.cli import build_parser

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.lab.control import Lab
+from lab.control import Lab
 from tests.helpers import finding_ids, kcockpit, report_json, running_lab
 
 STAGED = ("learner", "stale-member", "alarm")

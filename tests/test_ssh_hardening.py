@@ -16,10 +16,10 @@ import asyncssh
 import pytest
 
 from cluster.config import NodeConfig, load_config
-from cluster.lab.control import Lab
-from cluster.lab.layout import LabNode
 from cluster.nodes.access import ErrorKind, NodeError
 from cluster.nodes.ssh import SshNodeAccess
+from lab.control import Lab
+from lab.layout import LabNode
 from tests.helpers import wait_until
 
 WEAKENING = [

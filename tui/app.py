@@ -436,7 +436,7 @@ class CockpitApp(App[None]):
     def _new_member_defaults(self) -> tuple[str, str]:
         if self.config.lab_root is None:
             return "", ""
-        from cluster.lab.control import Lab
+        from lab.control import Lab
 
         lab = Lab(self.config.lab_root)
         name = f"cp-{len(lab.spec.nodes) + 1}"

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from cluster.lab.layout import LabError
+    from lab.layout import LabError
 
     try:
         if args.command == "report":
@@ -298,7 +298,7 @@ def run_audit(markdown: bool) -> int:
 
 
 def run_lab(args: argparse.Namespace) -> int:
-    from cluster.lab.control import lab_down, lab_up
+    from lab.control import lab_down, lab_up
 
     if args.lab_command == "up":
         scenarios = tuple(args.up_scenarios)
@@ -312,7 +312,7 @@ def run_lab(args: argparse.Namespace) -> int:
         print(f"lab in {args.dir.resolve()} stopped")
         return 0
     if args.lab_command == "scenarios":
-        from cluster.lab.scenarios import SCENARIOS
+        from lab.scenarios import SCENARIOS
 
         for scenario in SCENARIOS.values():
             print(f"{scenario.name:24} {scenario.description}")
@@ -324,8 +324,8 @@ def run_lab_foreground(
     nodes: int, scenarios: tuple[str, ...] = (), watch_only: bool = False
 ) -> int:
     """`kcockpit lab`: a lab in a temp dir, the cockpit on it, everything gone on exit."""
-    from cluster.lab.control import lab_down, lab_up
-    from cluster.lab.layout import LabError, LabPaths
+    from lab.control import lab_down, lab_up
+    from lab.layout import LabError, LabPaths
 
     root = Path(tempfile.mkdtemp(prefix="kcockpit-lab-"))
 

@@ -1,6 +1,6 @@
 """Incidents that need a running cluster: staged through etcd's own API once the lab is healthy.
 
-File-only scenarios (cluster/lab/scenarios.py) are staged before the kubelet starts; these go
+File-only scenarios (lab/scenarios.py) are staged before the kubelet starts; these go
 on after, because what they reproduce is something an operator or a workload did to a live
 cluster: a member added whose node never came, a learner never promoted, a database filled to
 its quota, one member defragmented and not the others. Tests call the same functions on their
@@ -13,7 +13,7 @@ import asyncio
 import time
 
 from cluster.etcd.client import EtcdClient, EtcdError
-from cluster.lab.layout import LabError, LabNode, LabSpec
+from lab.layout import LabError, LabNode, LabSpec
 
 MEMBER_ADD_PATIENCE = 20.0  # etcd refuses MemberAdd for ~5 s after a (re)start
 COMPACTION_PATIENCE = 10.0

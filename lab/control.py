@@ -23,9 +23,9 @@ import asyncssh
 from cluster.config import TlsFiles
 from cluster.etcd.client import EtcdClient
 from cluster.etcd.source import EtcdSource
-from cluster.lab import pki
-from cluster.lab.apiserver import api_url, kubeconfig_path, stopped_marker, write_lab_kubeconfigs
-from cluster.lab.layout import (
+from lab import pki
+from lab.apiserver import api_url, kubeconfig_path, stopped_marker, write_lab_kubeconfigs
+from lab.layout import (
     KUBE_API_PORT,
     MAX_NODES,
     LabError,
@@ -35,8 +35,8 @@ from cluster.lab.layout import (
     choose_addresses,
     find_etcd,
 )
-from cluster.lab.manifests import render_manifests, write_manifests
-from cluster.lab.scenarios import (
+from lab.manifests import render_manifests, write_manifests
+from lab.scenarios import (
     apply_scenarios,
     check_scenarios,
     stage_running_scenarios,
@@ -176,7 +176,7 @@ def tls_of(paths: LabPaths) -> TlsFiles:
 
 
 def start_daemon(paths: LabPaths, owner: int | None = None, remove_dir: bool = False) -> int:
-    command = [sys.executable, "-m", "cluster.lab.daemon", str(paths.root)]
+    command = [sys.executable, "-m", "lab.daemon", str(paths.root)]
     if owner:
         command += ["--owner", str(owner)]
     if remove_dir:
@@ -195,7 +195,7 @@ def start_daemon(paths: LabPaths, owner: int | None = None, remove_dir: bool = F
 
 
 def _pythonpath() -> str:
-    project = str(Path(__file__).resolve().parents[2])
+    project = str(Path(__file__).resolve().parents[1])
     existing = os.environ.get("PYTHONPATH")
     return f"{project}{os.pathsep}{existing}" if existing else project
 

@@ -22,10 +22,10 @@ from cryptography import x509
 
 from cluster.config import TlsFiles
 from cluster.etcd.client import EtcdClient
-from cluster.lab import pki, running_scenarios
-from cluster.lab.layout import LabError, LabPaths, LabSpec
-from cluster.lab.sshd import drill_file
 from cluster.nodes.parse import describe_certificate
+from lab import pki, running_scenarios
+from lab.layout import LabError, LabPaths, LabSpec
+from lab.sshd import drill_file
 
 MOVED_SUFFIX = "20230310"  # the runbook's date, so the restore commands read like the runbook
 CILIUM_CONFLIST = {
@@ -44,7 +44,7 @@ class Scenario:
     apply: Callable[[LabPaths, LabSpec], None]
     min_nodes: int = 1
     stops: Callable[[LabSpec], tuple[str, ...]] = lambda spec: ()
-    # Staged through etcd's API once the lab is healthy (cluster/lab/running_scenarios.py).
+    # Staged through etcd's API once the lab is healthy (lab/running_scenarios.py).
     on_running: Callable[[EtcdClient, LabSpec], Awaitable[object]] | None = None
 
 

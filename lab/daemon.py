@@ -20,10 +20,10 @@ from pathlib import Path
 
 import asyncssh
 
-from cluster.lab.apiserver import LabApiServer
-from cluster.lab.kubelet import LabKubelet
-from cluster.lab.layout import LabPaths, find_etcd
-from cluster.lab.sshd import start_sshd
+from lab.apiserver import LabApiServer
+from lab.kubelet import LabKubelet
+from lab.layout import LabPaths, find_etcd
+from lab.sshd import start_sshd
 
 OWNER_POLL_SECONDS = 0.5
 
@@ -83,7 +83,7 @@ async def _watch_owner(owner: int, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m cluster.lab.daemon")
+    parser = argparse.ArgumentParser(prog="python -m lab.daemon")
     parser.add_argument("lab_dir", type=Path)
     parser.add_argument("--owner", type=int, help="stop when this pid is gone")
     parser.add_argument("--remove-dir", action="store_true", help="delete lab_dir on exit")

@@ -2,7 +2,7 @@
 
 A farm is a directory shaped like a lab (node roots with kubeadm files, host keys, a
 known_hosts) whose nodes have an SSH server each and nothing else: `python -m
-cluster.lab.sshfarm DIR --nodes 27 --authorized-key KEY.pub` creates it on first use and serves
+lab.sshfarm DIR --nodes 27 --authorized-key KEY.pub` creates it on first use and serves
 until SIGTERM. `kcockpit lab up` and its labs are untouched by it.
 """
 
@@ -14,10 +14,10 @@ import shutil
 import signal
 from pathlib import Path
 
-from cluster.lab import pki
-from cluster.lab.control import provision_node, write_host_key
-from cluster.lab.layout import LabNode, LabPaths, LabSpec, choose_addresses
-from cluster.lab.sshd import start_sshd
+from lab import pki
+from lab.control import provision_node, write_host_key
+from lab.layout import LabNode, LabPaths, LabSpec, choose_addresses
+from lab.sshd import start_sshd
 
 
 def create_farm(root: Path, count: int, authorized_key: Path) -> LabSpec:
@@ -52,7 +52,7 @@ async def serve(paths: LabPaths) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m cluster.lab.sshfarm")
+    parser = argparse.ArgumentParser(prog="python -m lab.sshfarm")
     parser.add_argument("farm_dir", type=Path)
     parser.add_argument("--nodes", type=int, required=True)
     parser.add_argument("--authorized-key", type=Path, required=True)

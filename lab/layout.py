@@ -20,7 +20,7 @@ ETCD_PEER_PORT = 2380
 SSH_PORT = 2222
 KUBE_API_PORT = 6443  # the lab's stand-in API server, on the first node's address
 MAX_NODES = 7
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class LabError(Exception):
@@ -123,7 +123,7 @@ class LabPaths:
         except PermissionError:
             return pid
         cmdline = Path(f"/proc/{pid}/cmdline")
-        if cmdline.exists() and b"cluster.lab.daemon" not in cmdline.read_bytes():
+        if cmdline.exists() and b"\0lab.daemon\0" not in cmdline.read_bytes():
             return None
         return pid
 

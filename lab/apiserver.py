@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from cluster.lab import pki
-from cluster.lab.kubestate import KUBE_SYSTEM, LAB_KUBELET_VERSION, LabKubeState
-from cluster.lab.layout import KUBE_API_PORT, LabPaths, LabSpec
+from lab import pki
+from lab.kubestate import KUBE_SYSTEM, LAB_KUBELET_VERSION, LabKubeState
+from lab.layout import KUBE_API_PORT, LabPaths, LabSpec
 
 log = logging.getLogger("kcockpit.lab.apiserver")
 

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cluster.lab.kubelet import _die_with_parent, stop_process
-from cluster.lab.layout import KUBE_API_PORT, LabNode, LabPaths, LabSpec
-from cluster.lab.manifests import KUBE_VERSION
-from cluster.lab.pki import SERVICE_IP
 from cluster.nodes.parse import load_yaml
+from lab.kubelet import _die_with_parent, stop_process
+from lab.layout import KUBE_API_PORT, LabNode, LabPaths, LabSpec
+from lab.manifests import KUBE_VERSION
+from lab.pki import SERVICE_IP
 
 log = logging.getLogger("kcockpit.lab.kubestate")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from cluster.lab.layout import LabNode
+from lab.layout import LabNode
 
 KUBE_VERSION = "v1.29.4"
 ETCD_IMAGE = "registry.k8s.io/etcd:3.5.16-0"

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import asyncssh
 
-from cluster.lab.layout import LabNode, LabPaths
 from cluster.nodes.access import MAX_READ_BYTES, Survey, Tree
 from cluster.nodes.local import entry_kind
 from cluster.nodes.parse import SIMULATED_MARK
@@ -29,6 +28,7 @@ from cluster.nodes.survey import (
     read_request,
     section,
 )
+from lab.layout import LabNode, LabPaths
 
 
 def _make_sftp_factory(root: Path) -> type[asyncssh.SFTPServer]:
