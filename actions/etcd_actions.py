@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verification
 from cluster.commands import command_line
+from cluster.config import Thresholds
 from cluster.etcd.client import EtcdError, SnapshotFile
-from cluster.findings import etcdctl
+from cluster.findings.etcd import etcdctl, learner_caught_up
 from cluster.model import EtcdCluster, EtcdMember, Snapshot
 
 CAUGHT_UP_MAX_LAG = (
@@ -353,13 +354,19 @@ class MemberPromote(EtcdAction):
     title = "Promote learner"
     key = "p"
 
+    def __init__(self, target: str, thresholds: Thresholds | None = None) -> None:
+        super().__init__(target)
+        # The same thresholds as the findings that advertise this action: a learner the
+        # `etcd.learner-not-promoted` finding calls promotable is one this guard allows.
+        self.thresholds = thresholds or Thresholds()
+
     def check(self, snapshot: Snapshot, target: EtcdMember) -> Verdict:
         cluster = snapshot.etcd
         if not target.is_learner:
             return Verdict.refused(f"{target.display_name} is already a voting member")
         if not target.reachable:
             return Verdict.refused(f"{target.display_name} does not answer: {target.error}")
-        if not caught_up(target, cluster.leader):
+        if not learner_caught_up(target, cluster.leader, self.thresholds):
             leader_index = cluster.leader.raft_index if cluster.leader else None
             return Verdict.refused(
                 f"{target.display_name} is not in sync with the leader yet (applied "

@@ -8,7 +8,7 @@ label-selected batch; verify waits for a replacement (another pod UID) that is R
 from __future__ import annotations
 
 from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verification
-from cluster.kube.findings import kubectl
+from cluster.findings.kube import kubectl
 from cluster.kube.model import KubePod, KubeView
 from cluster.model import Snapshot
 

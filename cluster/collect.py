@@ -10,10 +10,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from cluster.config import SLOW_ANSWER_SECONDS, Config
-from cluster.engine import FindingsEngine, sizes_diverge
 from cluster.etcd.client import EtcdClient
 from cluster.etcd.hashes import with_hashes
 from cluster.etcd.source import EtcdSource
+from cluster.findings import FindingsEngine, sizes_diverge
 from cluster.kube.model import KubeView
 from cluster.kube.source import KubeSource
 from cluster.model import Snapshot

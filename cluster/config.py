@@ -82,7 +82,11 @@ class KubeConfig:
 class Thresholds:
     """When a trend or a size becomes a finding; defaults as in shared/FINDINGS.md.
 
-    Set in the config's `[thresholds]` table under these names.
+    Set in the config's `[thresholds]` table under these names. Every number a findings rule
+    compares with lives here, so an operator can tune any of them and `kcockpit findings`
+    can name them. `raft_lag_entries` is both how far a voting member may trail the leader
+    before `etcd.raft-lag` and how close a learner must be to count as caught up (the
+    promote guard asks the same question).
     """
 
     raft_lag_entries: int = 1000
@@ -95,6 +99,10 @@ class Thresholds:
     max_voting_members: int = 7
     disk_warning_percent: float = 85.0
     disk_error_percent: float = 95.0
+    cert_expiring_days: float = 30.0
+    cert_expiring_error_days: float = 7.0
+    clock_skew_warning_seconds: float = 1.0
+    clock_skew_error_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

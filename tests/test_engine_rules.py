@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cluster.config import Config, ConfigError, EtcdConfig, Thresholds, TlsFiles, parse_config
-from cluster.engine import FindingsEngine
+from cluster.findings import FindingsEngine
 from cluster.model import EtcdCluster, EtcdMember, Finding, MemberHash, Severity, Snapshot
 from cluster.nodes.model import Filesystem, NodeState, StaticPod
 from cluster.nodes.parse import parse_df, parse_ss_listeners
@@ -116,7 +116,7 @@ def test_too_many_members(engine: FindingsEngine) -> None:
 
 
 def test_learner_says_whether_it_is_promotable(engine: FindingsEngine) -> None:
-    leader = member(1, raft_applied_index=50_000)
+    leader = member(1, raft_index=50_000, raft_applied_index=50_000)
     synced = member(4, is_learner=True, raft_applied_index=49_990)
     behind = member(5, is_learner=True, raft_applied_index=3)
     found = evaluate(engine, snapshot(leader, member(2), member(3), synced, behind))

@@ -7,6 +7,7 @@ marks the node, never the cockpit)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import yaml
@@ -16,9 +17,9 @@ from hypothesis import strategies as st
 from cluster.etcd.client import EtcdError
 from cluster.etcd.proto import etcd_rpc_pb2 as pb
 from cluster.etcd.source import _client_url, _member_without_list, _merge
-from cluster.findings import evaluate_etcd
+from cluster.findings import evaluate
 from cluster.kube.source import daemonset_of, endpoints_of, event_of, node_of, pod_of
-from cluster.model import EtcdCluster
+from cluster.model import EtcdCluster, Snapshot
 from cluster.nodes.access import NodeError, Survey, Tree
 from cluster.nodes.parse import (
     build_certificates,
@@ -173,7 +174,7 @@ def test_etcd_answers_with_missing_fields_never_raise(answers: list) -> None:
     )
     for cluster in (EtcdCluster(members=members), EtcdCluster(members=listless, error="none")):
         assert cluster.quorum >= 0 and cluster.tolerance >= -len(cluster.members)
-        findings = evaluate_etcd(cluster)
+        findings = evaluate(Snapshot("test", dt.datetime.now(dt.UTC), cluster))
         assert all(f.id and f.subject is not None for f in findings)
 
 

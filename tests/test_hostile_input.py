@@ -26,7 +26,7 @@ from textual.widgets import DataTable, TabbedContent
 
 from actions.audit import readable, timeline_markdown
 from cluster.config import Config, parse_config
-from cluster.engine import FindingsEngine
+from cluster.findings import FindingsEngine
 from cluster.kube.model import KubeDaemonSet, KubeEvent, KubeNode, KubePod, KubeView
 from cluster.model import EtcdCluster, EtcdMember, Snapshot
 from cluster.nodes.model import (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from textual.app import App, ComposeResult
 
 from cluster.config import KubeConfig, parse_config
-from cluster.kube.findings import evaluate_kube
+from cluster.findings import RULES, evaluate, kube
 from cluster.kube.model import (
     KubeDaemonSet,
     KubeEndpoints,
@@ -21,12 +22,19 @@ from cluster.kube.model import (
     KubeView,
 )
 from cluster.kube.source import KubeSource, resolve_kubeconfig
-from cluster.model import EtcdCluster, Severity, Snapshot
+from cluster.model import EtcdCluster, Finding, Severity, Snapshot
 from cluster.nodes.model import NodeState, StaticPod
 from widgets.nodes_pane import KubeStatus
 
 NOW = dt.datetime(2025, 3, 10, 3, 0, tzinfo=dt.UTC)
 NODES = ("cp-1", "cp-2", "cp-3")
+KUBE_IDS = {f.id for spec in RULES if spec.rule.__module__ == kube.__name__ for f in spec.findings}
+
+
+def evaluate_kube(view: KubeView | None, nodes: Sequence[NodeState] = ()) -> list[Finding]:
+    """The findings of the API's rules (the hand-built nodes lack CNI, pki … for the others)."""
+    snapshot = Snapshot("test", NOW, EtcdCluster(), nodes=tuple(nodes), kube=view)
+    return [f for f in evaluate(snapshot) if f.id in KUBE_IDS]
 
 
 def mirror(node: str, component: str = "etcd", running: bool = True) -> KubePod:

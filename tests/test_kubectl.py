@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from cluster.config import KubeConfig, load_config
-from cluster.kube.findings import evaluate_kube
+from cluster.findings import evaluate
 from cluster.kube.source import KubeSource
+from cluster.model import EtcdCluster, Snapshot
 from lab.control import Lab
 from tests.helpers import PROJECT, eventually
 
@@ -132,7 +133,8 @@ async def test_forbidden_reads_say_the_same_in_kubectl_and_kcockpit(kubectl, lab
     )
     limited = KubeSource(KubeConfig(kubeconfig=lab.node_reader_kubeconfig, timeout=2.0))
     try:
-        findings = evaluate_kube(await limited.collect())
+        view = await limited.collect()
+        findings = evaluate(Snapshot("test", view.collected_at, EtcdCluster(), kube=view))
     finally:
         limited.close()
     denied = next(f for f in findings if f.subject == "list pods -n kube-system")

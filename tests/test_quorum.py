@@ -1,9 +1,11 @@
 """Quorum arithmetic and the etcd findings, on hand-built snapshots (no I/O)."""
 
+import datetime as dt
+
 import pytest
 
-from cluster.findings import evaluate_etcd
-from cluster.model import EtcdCluster, EtcdMember, Severity
+from cluster.findings import evaluate
+from cluster.model import EtcdCluster, EtcdMember, Finding, Severity, Snapshot
 
 
 def member(i: int, up: bool = True, leader: int = 1, learner: bool = False) -> EtcdMember:
@@ -16,6 +18,11 @@ def member(i: int, up: bool = True, leader: int = 1, learner: bool = False) -> E
         leader_id=leader if up else None,
         error=None if up else "UNAVAILABLE: connection refused",
     )
+
+
+def evaluate_etcd(cluster: EtcdCluster) -> list[Finding]:
+    """Every rule's findings about a snapshot holding only this etcd cluster."""
+    return list(evaluate(Snapshot("test", dt.datetime.now(dt.UTC), cluster)))
 
 
 def cluster(total: int, down: int = 0, learners: int = 0, leader: int = 1) -> EtcdCluster:

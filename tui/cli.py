@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="print the audit trail as an incident timeline")
     audit.add_argument("--markdown", action="store_true", help="Markdown, for tickets")
 
+    findings = commands.add_parser("findings", help="list every finding id the rules can raise")
+    findings.add_argument("--markdown", action="store_true", help="a Markdown table (docs)")
+
     lab = commands.add_parser("lab", help="the built-in lab: a real local control plane")
     lab.add_argument("--nodes", type=int, default=3, help="control-plane nodes (1-7, default 3)")
     lab.add_argument("--scenario", action="append", default=[], help=SCENARIO_HELP)
@@ -167,6 +170,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             return run_act(resolve_config(args.config, args.cluster), args)
         if args.command == "audit":
             return run_audit(args.markdown)
+        if args.command == "findings":
+            from tui.findings_catalog import run_findings
+
+            return run_findings(args.markdown)
         if args.command == "lab":
             return run_lab(args)
         if args.command == "config":

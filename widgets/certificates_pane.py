@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 from rich.text import Text
 
+from cluster.findings.nodes import certificate_problems
 from cluster.model import Severity, Snapshot
-from cluster.nodes.findings import certificate_problems
 from cluster.nodes.model import Certificate, NodeState
 from widgets.format import SEVERITY_STYLE, SEVERITY_SYMBOL
 from widgets.table_pane import Row, TablePane, node_cell, unreachable_cell

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from cluster.nodes.findings import certificate_problems
+from cluster.findings.nodes import certificate_problems
 from cluster.nodes.model import Certificate, CniFile, NodeState, StaticPod
 
 

@@ -1,19 +1,30 @@
-"""Findings over the nodes' part of a snapshot: pure rules, ids and severities per FINDINGS.md.
+"""Rules over what each control-plane node's own files and processes show.
 
-Each rule names the incident it comes from (runbooks in shared/runbooks/) and gives the
-concrete command that repairs it on the node: the `rsync` that restores a manifests directory
-moved away (runbook §2.1), the `kubeadm certs renew` line for an expiring certificate
-(network-certs notes §2.1-2.2), the `rm` of the second CNI's config (runbook §3.3).
+Manifests moved away or broken (mock scenarios §2.1), certificates copied from a peer or
+about to expire (§2.3; network-certs notes §2.1-2.2), two CNIs at once (§3.3), a full disk, a
+stranger on port 6443, a wrong clock. Each finding gives the concrete command that repairs it
+on the node: the `rsync` that restores a manifests directory, the `kubeadm certs renew` line,
+the `rm` of the second CNI's config.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable
 
 from cluster.commands import and_then, command_line, ssh_line
-from cluster.model import Finding, Severity
+from cluster.config import Thresholds
+from cluster.findings.registry import (
+    CATALOG,
+    DEFAULT_THRESHOLDS,
+    MOCK,
+    NETWORK_CERTS,
+    ROLLBACK,
+    Context,
+    finding,
+    rule,
+)
+from cluster.model import Finding, Severity, Snapshot
 from cluster.nodes.model import (
     CNI_DIR,
     KUBERNETES_DIR,
@@ -25,10 +36,6 @@ from cluster.nodes.model import (
 )
 from cluster.nodes.parse import SERVING_CERTS
 
-EXPIRING_DAYS = 30
-EXPIRING_ERROR_DAYS = 7
-CLOCK_SKEW_WARNING = 1.0
-CLOCK_SKEW_ERROR = 30.0
 CHECK_EXPIRATION = "kubeadm certs check-expiration"
 # `kubeadm certs renew <name>` names, by file under /etc/kubernetes.
 RENEW_NAMES = {
@@ -57,16 +64,22 @@ REGENERATE = {
     "kube-scheduler": "kubeadm init phase control-plane scheduler",
 }
 
-NodeRule = Callable[[tuple[NodeState, ...], dt.datetime], list[Finding]]
+
+def reachable_nodes(snapshot: Snapshot) -> list[NodeState]:
+    return [n for n in snapshot.nodes if n.reachable]
 
 
-def _reachable(nodes: Iterable[NodeState]) -> list[NodeState]:
-    return [n for n in nodes if n.reachable]
-
-
-def unreachable_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+@rule(
+    finding(
+        "node.unreachable",
+        Severity.ERROR,
+        "the node cannot be reached over SSH (the error shown verbatim)",
+        f"{CATALOG} control plane",
+    )
+)
+def node_unreachable_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     findings = []
-    for node in nodes:
+    for node in snapshot.nodes:
         if node.reachable:
             continue
         error = node.error or "no answer"
@@ -92,10 +105,18 @@ def unreachable_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Fin
     return findings
 
 
-def manifest_missing_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+@rule(
+    finding(
+        "static-pod.manifest-missing",
+        Severity.ERROR,
+        "an expected static pod manifest is absent (and where a moved copy lies)",
+        f"{MOCK} §2.1 (mv manifests manifests-20230310)",
+    )
+)
+def manifest_missing_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     """Runbook §2.1: `mv manifests manifests-20230310` stops a node; rsync brings it back."""
     findings = []
-    for node in _reachable(nodes):
+    for node in reachable_nodes(snapshot):
         absent = [p for p in node.static_pods if p.state in ("missing", "moved")]
         if not absent:
             continue
@@ -144,9 +165,17 @@ def _restore_command(absent: list[StaticPod]) -> str:
     return and_then(command_line("mkdir", "-p", MANIFESTS_DIR), *steps)
 
 
-def stray_file_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+@rule(
+    finding(
+        "static-pod.stray-file",
+        Severity.WARNING,
+        "a backup copy inside manifests/: the kubelet runs every file there",
+        f"{CATALOG} control plane",
+    )
+)
+def stray_file_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     findings = []
-    for node in _reachable(nodes):
+    for node in reachable_nodes(snapshot):
         for extra in node.extra_manifests:
             if not extra.stray:
                 continue
@@ -169,9 +198,17 @@ def stray_file_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Find
     return findings
 
 
-def invalid_manifest_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+@rule(
+    finding(
+        "static-pod.invalid-manifest",
+        Severity.ERROR,
+        "a manifest that is not valid YAML or not a Pod",
+        f"{CATALOG} control plane",
+    )
+)
+def invalid_manifest_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     findings = []
-    for node in _reachable(nodes):
+    for node in reachable_nodes(snapshot):
         broken = [
             (pod.file or "", pod.error or "", REGENERATE[pod.component])
             for pod in node.static_pods
@@ -205,9 +242,17 @@ def invalid_manifest_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> lis
     return findings
 
 
-def image_skew_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+@rule(
+    finding(
+        "static-pod.image-skew",
+        Severity.WARNING,
+        "one component runs different images across control-plane nodes",
+        f"{CATALOG} control plane",
+    )
+)
+def image_skew_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     images: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for node in _reachable(nodes):
+    for node in reachable_nodes(snapshot):
         for pod in node.static_pods:
             if pod.state == "present" and pod.image:
                 images[pod.component][pod.image].append(node.name)
@@ -236,9 +281,15 @@ def image_skew_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Find
 
 
 def certificate_problems(
-    cert: Certificate, node: NodeState, now: dt.datetime
+    cert: Certificate,
+    node: NodeState,
+    now: dt.datetime,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> list[tuple[str, Severity, str]]:
-    """(finding id, severity, evidence) for every problem of one certificate, worst first."""
+    """(finding id, severity, evidence) for every problem of one certificate, worst first.
+
+    Shared by the certificate rule and the views that rank certificates (the certificates
+    pane, the JSON report), so they call a certificate what its finding calls it."""
     problems: list[tuple[str, Severity, str]] = []
     if cert.error:
         return [("cert.unreadable", Severity.ERROR, cert.error)]
@@ -251,8 +302,10 @@ def certificate_problems(
                 f"expired {_date(cert.not_after)} ({-days:.0f} days ago)",
             )
         )
-    elif days is not None and days < EXPIRING_DAYS:
-        severity = Severity.ERROR if days < EXPIRING_ERROR_DAYS else Severity.WARNING
+    elif days is not None and days < thresholds.cert_expiring_days:
+        severity = (
+            Severity.ERROR if days < thresholds.cert_expiring_error_days else Severity.WARNING
+        )
         problems.append(
             ("cert.expiring", severity, f"expires {_date(cert.not_after)}: {days:.0f} days left")
         )
@@ -303,11 +356,51 @@ def missing_node_names(cert: Certificate, node: NodeState) -> list[str]:
     return missing
 
 
-def certificate_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+@rule(
+    finding(
+        "cert.expired",
+        Severity.CRITICAL,
+        "a certificate's not_after is past",
+        f"{NETWORK_CERTS} §2.1, §2.2",
+    ),
+    finding(
+        "cert.expiring",
+        (Severity.WARNING, Severity.ERROR),
+        "fewer than cert_expiring_days left (error under cert_expiring_error_days)",
+        f"{NETWORK_CERTS} §2.1, §2.2",
+    ),
+    finding(
+        "cert.not-yet-valid",
+        Severity.ERROR,
+        "not_before is in the future (often clock skew)",
+        f"{CATALOG} certificates",
+    ),
+    finding(
+        "cert.san-missing-node-address",
+        Severity.CRITICAL,
+        "a serving certificate lacks the node's own IP or hostname: pki/ copied from a peer",
+        f"{MOCK} §2.3",
+    ),
+    finding(
+        "cert.wrong-issuer",
+        Severity.ERROR,
+        "a leaf is not signed by the CA next to it",
+        f"{CATALOG} certificates",
+    ),
+    finding(
+        "cert.unreadable",
+        Severity.ERROR,
+        "a file in pki/ that is not a parseable certificate",
+        f"{CATALOG} certificates",
+    ),
+)
+def certificate_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     findings = []
-    for node in _reachable(nodes):
+    for node in reachable_nodes(snapshot):
         for cert in node.certificates:
-            for finding_id, severity, evidence in certificate_problems(cert, node, now):
+            for finding_id, severity, evidence in certificate_problems(
+                cert, node, ctx.now, ctx.thresholds
+            ):
                 findings.append(_certificate_finding(finding_id, severity, evidence, cert, node))
     return findings
 
@@ -369,9 +462,29 @@ def _certificate_finding(
     )
 
 
-def cni_rules(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+@rule(
+    finding(
+        "cni.invalid-config",
+        Severity.ERROR,
+        "a CNI config that is unparseable JSON or names no plugin type",
+        f"{CATALOG} CNI",
+    ),
+    finding(
+        "cni.config-missing",
+        Severity.CRITICAL,
+        "no CNI config on a node: new pods get no network",
+        f"{CATALOG} CNI",
+    ),
+    finding(
+        "cni.multiple-configs",
+        Severity.ERROR,
+        "more than one primary CNI config: the kubelet uses the first, the others fight it",
+        f"{MOCK} §3.3",
+    ),
+)
+def cni_rules(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     findings = []
-    for node in _reachable(nodes):
+    for node in reachable_nodes(snapshot):
         cni = node.cni
         for file in cni.files:
             path = f"{CNI_DIR}/{file.name}"
@@ -430,9 +543,17 @@ def cni_rules(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
     return findings
 
 
-def cni_consistency_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+@rule(
+    finding(
+        "cni.inconsistent-across-nodes",
+        Severity.WARNING,
+        "nodes have different active CNIs",
+        f"{MOCK} §3.3",
+    )
+)
+def cni_consistency_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     by_cni: dict[str, list[str]] = defaultdict(list)
-    for node in _reachable(nodes):
+    for node in reachable_nodes(snapshot):
         active = node.cni.active
         if active is not None:
             by_cni[active.types[0]].append(f"{node.name} ({active.name})")
@@ -453,16 +574,26 @@ def cni_consistency_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list
     ]
 
 
-def clock_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
+@rule(
+    finding(
+        "node.clock-skew",
+        (Severity.WARNING, Severity.ERROR),
+        "node clock off by > clock_skew_warning_seconds (error > clock_skew_error_seconds)",
+        f"{CATALOG} node",
+    )
+)
+def clock_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     findings = []
-    for node in _reachable(nodes):
+    for node in reachable_nodes(snapshot):
         offset = node.clock_offset
-        if offset is None or abs(offset) <= CLOCK_SKEW_WARNING:
+        if offset is None or abs(offset) <= ctx.thresholds.clock_skew_warning_seconds:
             continue
         findings.append(
             Finding(
                 id="node.clock-skew",
-                severity=Severity.ERROR if abs(offset) > CLOCK_SKEW_ERROR else Severity.WARNING,
+                severity=Severity.ERROR
+                if abs(offset) > ctx.thresholds.clock_skew_error_seconds
+                else Severity.WARNING,
                 subject=node.name,
                 summary=f"{node.name}: clock off by {offset:+.1f} s",
                 evidence=f"node clock differs from the cockpit's by {offset:+.3f} s",
@@ -473,21 +604,86 @@ def clock_rule(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
     return findings
 
 
-NODE_RULES: tuple[NodeRule, ...] = (
-    unreachable_rule,
-    manifest_missing_rule,
-    stray_file_rule,
-    invalid_manifest_rule,
-    image_skew_rule,
-    certificate_rule,
-    cni_rules,
-    cni_consistency_rule,
-    clock_rule,
+@rule(
+    finding(
+        "node.disk-pressure",
+        (Severity.WARNING, Severity.ERROR),
+        "a filesystem above disk_warning_percent (error above disk_error_percent)",
+        f"{ROLLBACK} (image GC removed the apiserver image)",
+    )
 )
+def disk_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
+    findings = []
+    for node in snapshot.nodes:
+        for fs in node.filesystems:
+            if fs.percent <= ctx.thresholds.disk_warning_percent:
+                continue
+            severity = (
+                Severity.ERROR
+                if fs.percent > ctx.thresholds.disk_error_percent
+                else Severity.WARNING
+            )
+            findings.append(
+                Finding(
+                    "node.disk-pressure",
+                    severity,
+                    node.name,
+                    f"{node.name}: {fs.path} {fs.percent:.0f}% full",
+                    evidence=f"{fs.path} on {fs.mount}: {fs.used} of {fs.size} KiB used"
+                    + (" (simulated by a lab drill)" if fs.simulated else ""),
+                    next="Free space before the kubelet's image GC deletes control-plane images "
+                    "and etcd runs out of room.",
+                    command=ssh_line(node.address, "df", "-h", fs.path),
+                )
+            )
+    return findings
 
 
-def evaluate_nodes(nodes: tuple[NodeState, ...], now: dt.datetime) -> list[Finding]:
-    return [finding for rule in NODE_RULES for finding in rule(nodes, now)]
+CONTROL_PLANE_PORTS = {
+    6443: "kube-apiserver",
+    2379: "etcd",
+    2380: "etcd",
+    10257: "kube-controller-manager",
+    10259: "kube-scheduler",
+}
+COMM_LENGTH = 15  # ss shows the kernel's process name: "kube-controller" for the manager
+
+
+@rule(
+    finding(
+        "static-pod.port-conflict",
+        Severity.ERROR,
+        "something else holds a control-plane port (e.g. a hostPort 6443 mapping)",
+        f"{NETWORK_CERTS} §1.9",
+    )
+)
+def port_conflict_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
+    """A stranger on a control-plane port (a hostPort 6443 mapping, a stray haproxy): the
+    component's static pod then crash-loops with "address already in use"."""
+    findings = []
+    for node in snapshot.nodes:
+        for listener in node.listeners:
+            component = CONTROL_PLANE_PORTS.get(listener.port)
+            if component is None or not listener.process:
+                continue
+            if listener.process[:COMM_LENGTH] == component[:COMM_LENGTH]:
+                continue
+            findings.append(
+                Finding(
+                    "static-pod.port-conflict",
+                    Severity.ERROR,
+                    node.name,
+                    f"{node.name}: port {listener.port} ({component}) held by {listener.process}",
+                    evidence=f"{listener.address}:{listener.port} listened on by "
+                    f"{listener.process} (pid {listener.pid})",
+                    next=f"Free the port for {component}: remove the hostPort mapping or stop "
+                    f"the process holding it, then let the kubelet restart {component}.",
+                    command=ssh_line(
+                        node.address, "ss", "-ltnp", "sport", "=", f":{listener.port}"
+                    ),
+                )
+            )
+    return findings
 
 
 def _date(value: dt.datetime | None) -> str:

@@ -1,4 +1,4 @@
-"""Findings from the Kubernetes API's view: pure rules over a KubeView, no I/O.
+"""Rules over the Kubernetes API's view (snapshot.kube), and where it disagrees with the nodes.
 
 They come from the etcd-rollback runbook (troubleshooting-case-etcd-rollback): after a bad
 restore the API answers, but Endpoints are empty, calico-node is not Ready and kube-proxy has
@@ -9,13 +9,14 @@ kubeconfig and context so it can be pasted as is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from cluster.commands import command_line
+from cluster.findings.registry import CATALOG, NETWORK_CERTS, ROLLBACK, Context, finding, rule
 from cluster.kube.model import KUBE_PROXY, KubeDaemonSet, KubeView
-from cluster.model import Finding, Severity
-from cluster.nodes.model import NodeState
+from cluster.model import Finding, Severity, Snapshot
+
+OWN = "kcockpit (not in the catalog)"
 
 
 def kubectl(view: KubeView, *args: str) -> str:
@@ -33,9 +34,18 @@ def host_port(server: str) -> str:
     return parts.netloc or server
 
 
-def api_unreachable_rule(view: KubeView) -> list[Finding]:
+@rule(
+    finding(
+        "kube.api-unreachable",
+        Severity.CRITICAL,
+        "the Kubernetes API refuses or times out",
+        f"{CATALOG} node; {NETWORK_CERTS} §1.3",
+    )
+)
+def api_unreachable_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     """kubectl's "The connection to the server … was refused": nothing else can be read."""
-    if view.error is None:
+    view = snapshot.kube
+    if view is None or view.error is None:
         return []
     address = host_port(view.server)
     lowered = view.error.lower()
@@ -66,8 +76,17 @@ def api_unreachable_rule(view: KubeView) -> list[Finding]:
     ]
 
 
-def kubeconfig_rule(view: KubeView) -> list[Finding]:
-    if view.config_error is None:
+@rule(
+    finding(
+        "kube.kubeconfig-invalid",
+        Severity.ERROR,
+        "the cockpit's kubeconfig/context cannot be used, so the API is not read",
+        f"{OWN}: its [kube] config",
+    )
+)
+def kubeconfig_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
+    view = snapshot.kube
+    if view is None or view.config_error is None:
         return []
     return [
         Finding(
@@ -85,7 +104,18 @@ def kubeconfig_rule(view: KubeView) -> list[Finding]:
     ]
 
 
-def node_not_ready_rule(view: KubeView) -> list[Finding]:
+@rule(
+    finding(
+        "kube.node-not-ready",
+        Severity.ERROR,
+        "a node's Ready condition is False or Unknown",
+        f"{NETWORK_CERTS} §1.4",
+    )
+)
+def node_not_ready_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
+    view = snapshot.kube
+    if view is None:
+        return []
     findings = []
     for node in view.nodes or ():
         if node.ready:
@@ -109,10 +139,19 @@ def node_not_ready_rule(view: KubeView) -> list[Finding]:
     return findings
 
 
-def static_pod_rule(view: KubeView) -> list[Finding]:
+@rule(
+    finding(
+        "static-pod.not-running",
+        Severity.ERROR,
+        "a control-plane component's mirror pod is missing on one node or not running",
+        f"{CATALOG} control plane",
+    )
+)
+def static_pod_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     """A control-plane component whose mirror pod is missing on one node (while the others
     have it) or is not running and ready."""
-    if view.pods is None:
+    view = snapshot.kube
+    if view is None or view.pods is None:
         return []
     mirror = view.mirror_pods
     control_plane = {n.name for n in view.nodes or () if n.is_control_plane} or {
@@ -188,8 +227,27 @@ def _daemonset_finding(view: KubeView, ds: KubeDaemonSet, finding_id: str, next_
     )
 
 
-def daemonset_rule(view: KubeView) -> list[Finding]:
+@rule(
+    finding(
+        "cni.daemonset-not-ready",
+        Severity.ERROR,
+        "the CNI DaemonSet (calico-node, cilium…) has unready pods",
+        f"{ROLLBACK} 阶段 3",
+        action="restart-ds-pod",
+    ),
+    finding(
+        "kube-proxy.not-ready",
+        Severity.ERROR,
+        "kube-proxy has unready pods: Services do not reach their pods from those nodes",
+        f"{ROLLBACK} 阶段 2",
+        action="restart-ds-pod",
+    ),
+)
+def daemonset_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     """Runbook stage 3 (calico-node not Ready) and stage 2 (kube-proxy recreated)."""
+    view = snapshot.kube
+    if view is None:
+        return []
     findings = [
         _daemonset_finding(
             view,
@@ -224,10 +282,19 @@ def daemonset_rule(view: KubeView) -> list[Finding]:
     return findings
 
 
-def endpoints_rule(view: KubeView) -> list[Finding]:
-    endpoints = view.endpoints
-    if endpoints is None or endpoints.ready:
+@rule(
+    finding(
+        "kube.endpoints-empty",
+        Severity.ERROR,
+        "the kubernetes Service has no ready endpoints: in-cluster clients cannot reach the API",
+        f"{NETWORK_CERTS} §1.2; {ROLLBACK}",
+    )
+)
+def endpoints_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
+    view = snapshot.kube
+    if view is None or view.endpoints is None or view.endpoints.ready:
         return []
+    endpoints = view.endpoints
     evidence = (
         "the Endpoints object default/kubernetes does not exist"
         if not endpoints.exists
@@ -253,8 +320,25 @@ def endpoints_rule(view: KubeView) -> list[Finding]:
     ]
 
 
-def read_error_rule(view: KubeView) -> list[Finding]:
+@rule(
+    finding(
+        "kube.rbac-denied",
+        Severity.WARNING,
+        "the API denied a read the cockpit needs (403): that part of the view is missing",
+        f"{OWN}: its own API reads",
+    ),
+    finding(
+        "kube.read-failed",
+        Severity.WARNING,
+        "the API answered a read with an error other than 403",
+        f"{OWN}: its own API reads",
+    ),
+)
+def read_error_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     """A 403 names the verb and resource the cockpit needed; other API errors say what failed."""
+    view = snapshot.kube
+    if view is None:
+        return []
     findings = []
     for error in view.read_errors:
         namespace = ["-n", error.namespace] if error.namespace else []
@@ -289,13 +373,22 @@ def read_error_rule(view: KubeView) -> list[Finding]:
     return findings
 
 
-def api_disagreement_rule(view: KubeView, nodes: Sequence[NodeState]) -> list[Finding]:
+@rule(
+    finding(
+        "static-pod.api-disagrees",
+        Severity.WARNING,
+        "a static pod's state on its node and its mirror pod in the API disagree",
+        f"{OWN}: the node's files against the API",
+    )
+)
+def api_disagreement_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     """The node's own evidence (its manifest and process) against the API's mirror pod."""
-    if not view.reachable or view.pods is None:
+    view = snapshot.kube
+    if view is None or not view.reachable or view.pods is None:
         return []
     in_api = {n.name for n in view.nodes or ()}
     findings = []
-    for node in nodes:
+    for node in snapshot.nodes:
         if not node.reachable or node.name not in in_api:
             continue
         for pod in node.static_pods:
@@ -326,23 +419,3 @@ def api_disagreement_rule(view: KubeView, nodes: Sequence[NodeState]) -> list[Fi
                 )
             )
     return findings
-
-
-KubeRule = Callable[[KubeView], list[Finding]]
-KUBE_RULES: tuple[KubeRule, ...] = (
-    api_unreachable_rule,
-    kubeconfig_rule,
-    node_not_ready_rule,
-    static_pod_rule,
-    daemonset_rule,
-    endpoints_rule,
-    read_error_rule,
-)
-
-
-def evaluate_kube(view: KubeView | None, nodes: Sequence[NodeState] = ()) -> list[Finding]:
-    """The API's findings, and where the nodes were read too, where the two disagree."""
-    if view is None:
-        return []
-    findings = [finding for rule in KUBE_RULES for finding in rule(view)]
-    return findings + api_disagreement_rule(view, nodes)
