@@ -118,7 +118,6 @@ class ActionContext:
     etcd: EtcdClient
     collect: Callable[[], Awaitable[Snapshot]]
     state_dir: Path
-    lab_root: Path | None = None
     nodes: NodePool | None = None
     kube: KubeSource | None = None
 

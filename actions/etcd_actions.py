@@ -19,6 +19,7 @@ from cluster.config import Thresholds
 from cluster.etcd.client import EtcdError, SnapshotFile
 from cluster.findings.etcd import etcdctl, learner_caught_up
 from cluster.model import EtcdCluster, EtcdMember, Snapshot
+from cluster.seams import ProvisionError
 
 CAUGHT_UP_MAX_LAG = (
     1000  # raft entries a member may trail the leader by and still count as caught up
@@ -236,7 +237,8 @@ class MemberRemove(EtcdAction):
 
 
 class MemberAdd(EtcdAction):
-    """Adds a member, as a learner unless asked otherwise; in the lab it also starts the node."""
+    """Adds a member, as a learner unless asked otherwise; where the config brings a node
+    provisioner (the lab does, as kubeadm would) it also provisions and starts the node."""
 
     name = "member-add"
     title = "Add etcd member"
@@ -294,8 +296,8 @@ class MemberAdd(EtcdAction):
         if not self.voting:
             args.append("--learner")
         start = (
-            "the lab provisions the node (PKI, manifest with --initial-cluster-state=existing) and starts it"
-            if ctx.lab_root
+            "the node is provisioned (PKI, manifest with --initial-cluster-state=existing) and started"
+            if ctx.config.seams.provisioner
             else f"on {self.target}: start etcd with --initial-cluster-state=existing and the printed "
             "--initial-cluster (e.g. kubeadm join --control-plane)"
         )
@@ -321,31 +323,30 @@ class MemberAdd(EtcdAction):
             )
         )
         added = f"{answer.member.ID:016x}"
-        if ctx.lab_root is None:
+        provisioner = ctx.config.seams.provisioner
+        if provisioner is None:
             return f"member {added} registered; start etcd on {self.target} now"
-        from lab.control import Lab
-        from lab.layout import LabError
-
         initial = [f"{m.name or self.target}={m.peerURLs[0]}" for m in answer.members if m.peerURLs]
         try:
-            Lab(ctx.lab_root).add_node(self.target, self.peer_url, ",".join(initial))
-        except LabError as exc:
+            done = provisioner.provision(self.target, self.peer_url, ",".join(initial))
+        except ProvisionError as exc:
             raise RuntimeError(
-                f"partial: member {added} is registered, but the lab could not start {self.target}: "
-                f"{exc}. Remove it (member-remove {added}) before adding again."
+                f"partial: member {added} is registered, but {self.target} could not be "
+                f"provisioned: {exc}. Remove it (member-remove {added}) before adding again."
             ) from None
-        return f"member {added} registered and lab node {self.target} started"
+        return f"member {added} registered and {done}"
 
     async def verify(self, snapshot: Snapshot, ctx: ActionContext) -> Verification:
+        provisioned = ctx.config.seams.provisioner is not None  # then it must answer too
+
         def joined(s: Snapshot) -> bool:
             # Until it starts, a new member has no name: it is known by its peer URL.
             member = next((m for m in s.etcd.members if self.peer_url in m.peer_urls), None)
             return bool(
-                member
-                and (ctx.lab_root is None or (member.reachable and member.name == self.target))
+                member and (not provisioned or (member.reachable and member.name == self.target))
             )
 
-        what = f"{self.target} registered" + (" and answering" if ctx.lab_root else "")
+        what = f"{self.target} registered" + (" and answering" if provisioned else "")
         return await ctx.until(joined, self.verify_timeout, what)
 
 

@@ -10,6 +10,7 @@ from actions.etcd_actions import ETCD_ACTIONS, MemberAdd, SnapshotSave
 from actions.kube_actions import KUBE_ACTIONS
 from actions.static_pod_actions import STATIC_POD_ACTIONS
 from cluster.collect import Collector
+from cluster.seams import NodeProvisioner
 
 ACTIONS: dict[str, type[Action]] = {
     cls.name: cls for cls in (*ETCD_ACTIONS, *STATIC_POD_ACTIONS, *KUBE_ACTIONS)
@@ -27,16 +28,15 @@ def build_action(
     peer_url: str | None = None,
     voting: bool = False,
     file: Path | None = None,
-    lab_root: Path | None = None,
+    provisioner: NodeProvisioner | None = None,
 ) -> Action:
+    """`provisioner` (the config's seam) proposes member-add's peer URL when none is given."""
     cls = ACTIONS.get(name)
     if cls is None:
         raise UnknownAction(f"unknown action {name!r} (one of: {', '.join(sorted(ACTIONS))})")
     if cls is MemberAdd:
-        if peer_url is None and lab_root is not None:
-            from lab.control import Lab
-
-            peer_url = Lab(lab_root).peer_url_for(target)
+        if peer_url is None and provisioner is not None:
+            peer_url = provisioner.peer_url_for(target)
         return MemberAdd(target, peer_url=peer_url, voting=voting)
     if cls is SnapshotSave:
         return SnapshotSave(target, path=file)
@@ -50,7 +50,6 @@ def context_for(collector: Collector, state_dir: Path) -> ActionContext:
         etcd=collector.etcd_client,
         collect=functools.partial(collector.collect, fresh=True),
         state_dir=state_dir,
-        lab_root=collector.config.lab_root,
         nodes=collector.nodes,
         kube=collector.kube,
     )

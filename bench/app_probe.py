@@ -20,8 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cluster.config import load_config
-from tui.cli import cockpit_app
+from tui.cli import cockpit_app, resolve_config
 
 POLL_SECONDS = 0.01
 
@@ -37,7 +36,7 @@ def cpu_seconds() -> float:
 
 
 async def probe(config_path: Path, window: float, refresh: float) -> dict[str, float]:
-    app = cockpit_app(load_config(config_path), refresh=refresh)  # launched as `kcockpit` does
+    app = cockpit_app(resolve_config(config_path), refresh=refresh)  # as `kcockpit` launches
     figures: dict[str, float] = {}
 
     async def measure() -> None:

@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cluster.config import Config, NodeConfig, load_config
+from cluster.config import Config, NodeConfig
 from cluster.nodes.pool import NodePool
 from cluster.nodes.source import NodeSource
-from lab.control import lab_down, lab_up
+from lab.control import Lab, lab_down, lab_up
 from lab.layout import LabPaths
 
 EXTRA_NODES = 27
@@ -37,7 +37,7 @@ EXTRA_NODES = 27
 async def refresh_ms(config: Config, runs: int) -> tuple[float, float]:
     """(first refresh incl. connecting, median warm refresh) in milliseconds."""
     pool = NodePool(config)
-    source = NodeSource(pool)
+    source = NodeSource(pool, config.seams.pod_probes)  # the lab kubelet's evidence too
     try:
         started = time.perf_counter()
         nodes = await source.collect(fresh=True)
@@ -101,7 +101,7 @@ def main() -> None:
         farm_process = None
         try:
             farm_process, farm = start_farm(root, lab)
-            small = load_config(lab.config)
+            small = Lab(lab.root).config()
             large = dataclasses.replace(small, nodes=small.nodes + farm_nodes(farm, lab))
             cold3, warm3 = asyncio.run(refresh_ms(small, args.runs))
             cold30, warm30 = asyncio.run(refresh_ms(large, args.runs))

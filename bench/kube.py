@@ -19,7 +19,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cluster.config import load_config
 from cluster.kube.source import KubeSource
 from lab.control import Lab, lab_down, lab_up
 
@@ -27,7 +26,7 @@ DEBIAN_KUBECTL = Path(__file__).resolve().parents[1] / ".local/kubectl/usr/bin/k
 
 
 async def kcockpit_ms(lab: Lab, runs: int) -> float:
-    config = load_config(lab.paths.config).kube
+    config = lab.config().kube
     assert config is not None, "the lab config has no [kube] table"
     source = KubeSource(config)
     try:

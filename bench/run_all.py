@@ -41,9 +41,9 @@ from textual import events
 from textual.widgets import DataTable, TabbedContent
 
 from cluster.collect import Collector
-from cluster.config import Config, load_config
+from cluster.config import Config
 from cluster.etcd.client import EtcdClient
-from lab.control import lab_down, lab_up
+from lab.control import Lab, lab_down, lab_up
 from lab.layout import LabPaths
 
 if TYPE_CHECKING:
@@ -305,7 +305,7 @@ def main() -> None:
             lab_up(lab3.root, nodes=3)
             lab_up(lab7.root, nodes=7)
             farm_process, farm = start_farm(root, lab3)
-            small, seven = load_config(lab3.config), load_config(lab7.config)
+            small, seven = Lab(lab3.root).config(), Lab(lab7.root).config()
             thirty = dataclasses.replace(small, nodes=small.nodes + farm_nodes(farm, lab3))
 
             state = root / "state"

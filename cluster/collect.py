@@ -32,8 +32,8 @@ class Collector:
     (within its deadline); nodes and the API are read on their own and never hold a refresh
     once known (see `collect`). `nodes` is the pool guarded actions borrow connections from.
     The findings `engine` keeps the history and the per-cluster state file (under
-    `state_dir`, default cluster.state's; a lab's own directory for a lab, since every lab
-    reuses the same etcd cluster ID).
+    `state_dir`, else the config's seams' (a lab's own directory for a lab, since every lab
+    reuses the same etcd cluster ID), else cluster.state's default).
     """
 
     def __init__(self, config: Config, state_dir: Path | None = None) -> None:
@@ -41,13 +41,12 @@ class Collector:
         self.etcd_client = EtcdClient(config.etcd.tls, timeout=config.etcd.timeout)
         self.etcd = EtcdSource(self.etcd_client, config.etcd.endpoints)
         self.nodes = NodePool(config)
-        self.node_source = NodeSource(self.nodes)
+        self.node_source = NodeSource(self.nodes, config.seams.pod_probes)
         self.kube = KubeSource(config.kube) if config.kube else None
         self._kube_task: asyncio.Task[KubeView] | None = None
         self._kube_view: KubeView | None = None
         self._kube_started = -math.inf  # monotonic time the last API read began
-        if state_dir is None and config.lab_root is not None:
-            state_dir = config.lab_root / "cockpit-state"  # a lab's memory goes with the lab
+        state_dir = state_dir or config.seams.state_dir  # a lab's memory goes with the lab
         self.engine = FindingsEngine(config, ClusterState.for_cluster(config.name, state_dir))
 
     async def collect(self, fresh: bool = False) -> Snapshot:

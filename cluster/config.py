@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.endpoints import endpoint_problem
+from cluster.seams import Seams
 
 DEFAULT_ETCD_TIMEOUT = 2.0
 DEFAULT_KUBE_TIMEOUT = 3.0
@@ -113,7 +114,7 @@ class Config:
     refresh: float = DEFAULT_REFRESH
     source: Path | None = None
     kube: KubeConfig | None = None
-    lab_root: Path | None = None  # set when the config was written by `kcockpit lab`
+    seams: Seams = field(default_factory=Seams)  # help from outside, e.g. the lab's
     thresholds: Thresholds = field(default_factory=Thresholds)
     read_only: bool = False  # `read_only = true`: every action refused, as with --read-only
 
@@ -124,6 +125,12 @@ def load_config(path: Path, cluster: str | None = None) -> Config:
     A file holds one cluster (top-level [etcd], [[nodes]] …) or several as `[clusters.NAME]`
     tables; `cluster` picks one of those, else `default = "NAME"`, else the first.
     """
+    return load_config_with_table(path, cluster)[0]
+
+
+def load_config_with_table(path: Path, cluster: str | None = None) -> tuple[Config, dict[str, Any]]:
+    """`load_config`, plus the chosen cluster's raw table: the tables the cockpit does not read
+    (the lab's `[lab]`) belong to whoever plugs into it, and the file is read only once."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -132,7 +139,8 @@ def load_config(path: Path, cluster: str | None = None) -> Config:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
-    return parse_config(select_cluster(raw, cluster, path), base=path.resolve().parent, source=path)
+    table = select_cluster(raw, cluster, path)
+    return parse_config(table, base=path.resolve().parent, source=path), table
 
 
 def cluster_names(raw: dict[str, Any]) -> list[str]:
@@ -177,14 +185,12 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
     if not isinstance(nodes_raw, list):
         raise ConfigError(f"{where}: nodes must be [[nodes]] tables")
     nodes = [_node(node_raw, index, base, where) for index, node_raw in enumerate(nodes_raw)]
-    lab = _optional_table(raw, "lab", where)
     return Config(
         name=_string(raw, "name", f"{where}:") or "cluster",
         etcd=etcd,
         nodes=tuple(nodes),
         refresh=_positive(raw, "refresh", DEFAULT_REFRESH, f"{where}:"),
         source=source,
-        lab_root=_optional_path(lab, "dir", base, f"{where}: [lab]"),
         kube=_kube(raw, base, where),
         thresholds=_thresholds(raw, where),
         read_only=_flag(raw, "read_only", False, f"{where}:"),
@@ -260,13 +266,6 @@ def _table(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     value = raw.get(key)
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: missing [{key}] table")
-    return value
-
-
-def _optional_table(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:
-    value = raw.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: {key} must be a [{key}] table, not {value!r}")
     return value
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import asyncssh
 
-from cluster.config import TlsFiles
+from cluster.config import Config, TlsFiles, load_config_with_table
 from cluster.etcd.client import EtcdClient
 from cluster.etcd.source import EtcdSource
 from lab import pki
@@ -36,6 +36,7 @@ from lab.layout import (
     find_etcd,
 )
 from lab.manifests import render_manifests, write_manifests
+from lab.plugin import plugged
 from lab.scenarios import (
     apply_scenarios,
     check_scenarios,
@@ -340,6 +341,11 @@ class Lab:
     @property
     def spec(self) -> LabSpec:
         return self.paths.load_spec()
+
+    def config(self) -> Config:
+        """The cockpit config this lab wrote, read as `kcockpit --config` reads it: with the
+        lab's seams plugged in (its node provisioner, kubelet evidence and state dir)."""
+        return plugged(*load_config_with_table(self.paths.config))
 
     def pods(self, node: str) -> list[dict]:
         try:

@@ -29,6 +29,7 @@ from cluster.nodes.survey import (
     section,
 )
 from lab.layout import LabNode, LabPaths
+from lab.plugin import LAB_PODS_COMMAND
 
 
 def _make_sftp_factory(root: Path) -> type[asyncssh.SFTPServer]:
@@ -108,7 +109,7 @@ def _command_output(node: LabNode, paths: LabPaths, command: str) -> tuple[str, 
             f"1: lo    inet 127.0.0.1/8 scope host lo\n"
             f"2: lab0    inet {node.address}/32 scope global lab0\n"
         ), 0
-    if argv == ["kcockpit-lab-pods"]:
+    if argv == list(LAB_PODS_COMMAND):
         try:
             return paths.kubelet_state(node.name).read_text(), 0
         except FileNotFoundError:

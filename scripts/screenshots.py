@@ -22,7 +22,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
 from actions.audit import AuditLog  # noqa: E402
-from cluster.config import load_config  # noqa: E402
+from cluster.config import Config  # noqa: E402
 from lab.control import Lab, LabPaths, lab_down, lab_up  # noqa: E402
 from tui.app import CockpitApp  # noqa: E402
 from widgets.confirm import ConfirmScreen  # noqa: E402
@@ -47,9 +47,9 @@ async def until(pilot: object, condition: Callable[[], object], what: str) -> No
 
 
 async def shoot(
-    config: Path, audit: AuditLog, size: tuple[int, int], every_screen: bool
+    config: Config, audit: AuditLog, size: tuple[int, int], every_screen: bool
 ) -> list[str]:
-    app = CockpitApp(load_config(config), refresh=600, audit=audit)
+    app = CockpitApp(config, refresh=600, audit=audit)
     app.operating = "operator@bastion (ssh from 192.0.2.10)"  # stable across machines
     saved: list[str] = []
 
@@ -104,7 +104,7 @@ def main() -> int:
             shutil.rmtree(LAB_ROOT)  # left by an interrupted run
         lab_up(LAB_ROOT, nodes=3, scenarios=SCENARIOS, remove_dir=True)
         try:
-            config = Lab(LAB_ROOT).paths.config
+            config = Lab(LAB_ROOT).config()
             saved = asyncio.run(shoot(config, audit, SIZE, every_screen=True))
             saved += asyncio.run(shoot(config, audit, WIDE, every_screen=False))
         finally:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from cluster.collect import Collector
-from cluster.config import Config, load_config
+from cluster.config import Config
 from lab.control import Lab
 from tests.helpers import running_lab
 
@@ -21,7 +21,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def config(lab: Lab) -> Config:
     """The cockpit config the module's lab wrote."""
-    return load_config(lab.paths.config)
+    return lab.config()
 
 
 @pytest.fixture()

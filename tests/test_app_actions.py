@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from actions.audit import AuditLog
-from cluster.config import load_config
 from lab.control import Lab
 from tests.test_app_etcd import row_texts, until
 from tui.app import CockpitApp
@@ -26,7 +25,7 @@ def follower_of(app: CockpitApp) -> str:
 
 async def test_read_only_shows_actions_but_nothing_can_mutate(lab: Lab, tmp_path: Path) -> None:
     audit = AuditLog(tmp_path / "audit.jsonl")
-    app = CockpitApp(load_config(lab.paths.config), refresh=0.5, read_only=True, audit=audit)
+    app = CockpitApp(lab.config(), refresh=0.5, read_only=True, audit=audit)
     async with app.run_test(size=(160, 40)) as pilot:
         table = app.query_one(EtcdPane)
         await until(
@@ -52,7 +51,7 @@ async def test_read_only_shows_actions_but_nothing_can_mutate(lab: Lab, tmp_path
 
 async def test_move_leader_from_the_pane_through_the_dialog(lab: Lab, tmp_path: Path) -> None:
     audit = AuditLog(tmp_path / "audit.jsonl")
-    app = CockpitApp(load_config(lab.paths.config), refresh=0.5, audit=audit)
+    app = CockpitApp(lab.config(), refresh=0.5, audit=audit)
     async with app.run_test(size=(160, 40)) as pilot:
         table = app.query_one(EtcdPane)
         await until(
@@ -79,7 +78,7 @@ async def test_move_leader_from_the_pane_through_the_dialog(lab: Lab, tmp_path: 
 
 
 async def test_palette_offers_every_pane_and_every_action(lab: Lab) -> None:
-    app = CockpitApp(load_config(lab.paths.config), refresh=0.5)
+    app = CockpitApp(lab.config(), refresh=0.5)
     async with app.run_test(size=(160, 40)) as pilot:
         await until(pilot, lambda: app.snapshot is not None and len(app.snapshot.nodes) == 3)
         provider = CockpitCommands(app.screen)

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from textual.pilot import Pilot
 
-from cluster.config import load_config
 from lab.control import Lab
 from tests.helpers import POLL_SECONDS, report_json, wait_until
 from tui.app import CockpitApp
@@ -32,7 +31,7 @@ def row_texts(table: EtcdPane) -> dict[str, list[str]]:
 
 
 async def test_app_shows_members_leader_and_a_stopped_member(lab: Lab) -> None:
-    app = CockpitApp(load_config(lab.paths.config), refresh=0.5)
+    app = CockpitApp(lab.config(), refresh=0.5)
     async with app.run_test(size=(160, 30)) as pilot:
         table = app.query_one(EtcdPane)
         await until(pilot, lambda: table.row_count == 3)
@@ -74,7 +73,7 @@ async def test_the_other_tabs_are_mounted_after_the_first_screen_and_kept_curren
     """The first screen waits only for what it shows; the panes behind the other tabs come
     right after it, filled from the same snapshot, before any second refresh. Later refreshes
     update the pane on screen; a pane is brought up to date when it is shown."""
-    app = CockpitApp(load_config(lab.paths.config), refresh=600)
+    app = CockpitApp(lab.config(), refresh=600)
     async with app.run_test(size=(160, 30)) as pilot:
         await until(pilot, lambda: app.refresh_count == 1)
         assert app.query_one(EtcdPane).row_count == 3
@@ -102,7 +101,7 @@ async def test_quitting_as_the_first_screen_comes_up_is_clean(lab: Lab) -> None:
             await super()._refresh(fresh)
             self.exit()
 
-    app = QuitsAtOnce(load_config(lab.paths.config), refresh=600)
+    app = QuitsAtOnce(lab.config(), refresh=600)
     async with app.run_test(size=(160, 30)) as pilot:
         await until(pilot, lambda: app.return_code is not None)
     assert app.return_code == 0 and app.refresh_count == 1

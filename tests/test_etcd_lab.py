@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from cluster.collect import Collector
-from cluster.config import load_config
 from lab.control import Lab
 from tests.helpers import eventually, finding_ids, kcockpit, report_json, wait_until
 
@@ -126,7 +125,7 @@ def test_sigstopped_member_is_unreachable_within_the_deadline(lab: Lab) -> None:
 
 
 async def test_collection_never_waits_past_the_deadline_on_a_frozen_member(lab: Lab) -> None:
-    config = load_config(lab.paths.config)
+    config = lab.config()
     collector = Collector(config)
     try:
         await collector.collect()  # warm: channels are established before the freeze

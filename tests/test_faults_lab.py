@@ -46,7 +46,7 @@ FREEZE_DEADLINE = 0.3  # seconds: the etcd deadline of the many-refreshes test
 
 @pytest.fixture()
 def config(lab: Lab) -> Config:
-    return load_config(lab.paths.config)
+    return lab.config()
 
 
 @pytest.fixture()
@@ -208,9 +208,9 @@ async def kill_at_intent(
 
 @pytest.fixture()
 async def outside_lab(lab: Lab) -> AsyncIterator[Collector]:
-    """A collector that does not know the lab (as on a real cluster), so a member-add only
-    registers the member and starts no new lab node: the test removes it again."""
-    collector = Collector(dataclasses.replace(load_config(lab.paths.config), lab_root=None))
+    """A collector on the lab's config without the lab's seams (as on a real cluster), so a
+    member-add only registers the member and starts no new lab node: the test removes it again."""
+    collector = Collector(load_config(lab.paths.config))
     yield collector
     await collector.close()
 

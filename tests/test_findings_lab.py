@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cluster.collect import Collector
-from cluster.config import Config, load_config
+from cluster.config import Config
 from cluster.etcd.proto import etcd_rpc_pb2 as pb
 from cluster.model import Severity, Snapshot
 from lab.control import Lab
@@ -34,7 +34,7 @@ CLEAN_SECONDS = 30.0
 
 @pytest.fixture
 def config(lab: Lab) -> Config:
-    return load_config(lab.paths.config)
+    return lab.config()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from textual.widgets import DataTable, TabbedContent
 
 from actions.audit import AuditLog
 from actions.registry import ACTIONS
-from cluster.config import load_config
 from lab.control import Lab
 from tests.helpers import running_lab
 from tests.test_app_etcd import until
@@ -156,9 +155,7 @@ async def check_key(pilot: Pilot, app: CockpitApp, key: HelpKey, target: DataTab
 async def test_every_key_in_help_does_what_it_says(incident_lab: Lab, tmp_path: Path) -> None:
     audit = AuditLog(tmp_path / "audit.jsonl")
     # A long refresh interval: only the keys (and this test) refresh.
-    app = CockpitApp(
-        load_config(incident_lab.paths.config), refresh=600, read_only=True, audit=audit
-    )
+    app = CockpitApp(incident_lab.config(), refresh=600, read_only=True, audit=audit)
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: app.snapshot is not None and len(app.snapshot.nodes) == 3)
         keys = app.help_keys()

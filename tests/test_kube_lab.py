@@ -13,7 +13,7 @@ from actions.audit import AuditLog
 from actions.registry import build_action, context_for
 from actions.runner import Status, perform
 from cluster.collect import Collector
-from cluster.config import Config, KubeConfig, load_config
+from cluster.config import Config, KubeConfig
 from cluster.kube.model import KubeView
 from cluster.kube.source import KubeSource
 from cluster.model import Severity, Snapshot
@@ -28,7 +28,7 @@ from widgets.static_pods_pane import StaticPodsPane
 
 @pytest.fixture(scope="module")
 def config(lab: Lab) -> Config:
-    return load_config(lab.paths.config)
+    return lab.config()
 
 
 @pytest.fixture(scope="module")

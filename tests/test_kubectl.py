@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.config import KubeConfig, load_config
+from cluster.config import KubeConfig
 from cluster.findings import evaluate
 from cluster.kube.source import KubeSource
 from cluster.model import EtcdCluster, Snapshot
@@ -56,7 +56,7 @@ def kubectl(kubectl_binary: Path, lab: Lab, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="module")
 async def source(lab: Lab) -> AsyncIterator[KubeSource]:
-    config = load_config(lab.paths.config).kube
+    config = lab.config().kube
     assert config is not None
     source = KubeSource(config)
     try:

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cluster.config import load_config
 from cluster.nodes.access import ErrorKind, NodeAccess, NodeError
 from cluster.nodes.local import LocalNodeAccess
 from cluster.nodes.pool import NodePool
@@ -22,7 +21,7 @@ NET_D = "/etc/cni/net.d"
 async def access(request: pytest.FixtureRequest, lab: Lab) -> AsyncIterator[NodeAccess]:
     node = lab.spec.nodes[0].name
     if request.param == "ssh":
-        pool = NodePool(load_config(lab.paths.config))
+        pool = NodePool(lab.config())
         try:
             yield await pool.get(node)
         finally:

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from cluster.config import load_config
 from cluster.model import Finding, Severity, Snapshot
 from lab.control import Lab, lab_down, lab_up
 from tests.helpers import collect_once, kcockpit
@@ -46,7 +45,7 @@ def scenario_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 async def snapshot(scenario_lab: Lab) -> Snapshot:
-    return await collect_once(load_config(scenario_lab.paths.config))
+    return await collect_once(scenario_lab.config())
 
 
 def one(snapshot: Snapshot, finding_id: str, subject: str) -> Finding:
@@ -124,7 +123,7 @@ def test_bad_inputs_are_findings_and_lose_nothing(snapshot: Snapshot) -> None:
 
 
 async def test_panes_show_the_incidents(scenario_lab: Lab) -> None:
-    app = CockpitApp(load_config(scenario_lab.paths.config), refresh=1.0)
+    app = CockpitApp(scenario_lab.config(), refresh=1.0)
     async with app.run_test(size=(200, 50)) as pilot:
         await pilot.press("2")
         pods = app.query_one(StaticPodsPane)

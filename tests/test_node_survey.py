@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from cluster.config import load_config
 from cluster.nodes.access import ErrorKind, NodeAccess, NodeError, Survey, SurveyAnswer, Tree
 from cluster.nodes.local import LocalNodeAccess
 from cluster.nodes.pool import NodePool
@@ -116,7 +115,7 @@ async def test_the_real_script_lists_what_the_local_walk_lists(tmp_path: Path) -
 
 @pytest.fixture
 async def ssh_access(lab: Lab) -> AsyncIterator[NodeAccess]:
-    pool = NodePool(load_config(lab.paths.config))
+    pool = NodePool(lab.config())
     try:
         yield await pool.get(lab.spec.nodes[0].name)
     finally:
@@ -146,9 +145,10 @@ async def test_one_exchange_over_ssh_answers_like_the_calls_one_by_one(
 async def test_a_node_without_a_usable_shell_is_surveyed_call_by_call(lab: Lab) -> None:
     node = lab.spec.nodes[1].name
     set_drill(lab, node, {"no_shell": 1})
-    pool = NodePool(load_config(lab.paths.config))
+    config = lab.config()
+    pool = NodePool(config)
     try:
-        source = NodeSource(pool)
+        source = NodeSource(pool, config.seams.pod_probes)
         state = await source.collect_node(pool.access(node))
         assert state.reachable, state.error
         assert {p.component for p in state.static_pods if p.state == "present"} >= {"etcd"}

@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from cluster.config import Config, load_config
+from cluster.config import Config
 from cluster.model import Severity
 from lab.control import Lab
 from lab.scenarios import SCENARIOS
@@ -81,7 +81,7 @@ async def test_manifests_moved_scenario_then_rsync_restores(lab: Lab) -> None:
     last = lab.spec.nodes[-1].name
     SCENARIOS["manifests-moved"].apply(lab.paths, lab.spec)
     try:
-        snapshot = await collect_once(load_config(lab.paths.config))
+        snapshot = await collect_once(lab.config())
         missing = [f for f in snapshot.findings if f.id == "static-pod.manifest-missing"]
         assert [f.subject for f in missing] == [last]
         assert (
@@ -99,7 +99,7 @@ async def test_no_cni_config_is_critical(lab: Lab) -> None:
     conflist = lab.paths.node_root(node) / "etc/cni/net.d/10-calico.conflist"
     conflist.rename(conflist.with_name("10-calico.conflist.off"))
     try:
-        snapshot = await collect_once(load_config(lab.paths.config))
+        snapshot = await collect_once(lab.config())
     finally:
         conflist.with_name("10-calico.conflist.off").rename(conflist)
     missing = [f for f in snapshot.findings if f.id == "cni.config-missing"]
@@ -110,7 +110,7 @@ async def test_no_cni_config_is_critical(lab: Lab) -> None:
 async def test_unknown_and_changed_host_keys_are_refused_with_the_fingerprint(
     lab: Lab, tmp_path: Path
 ) -> None:
-    config = load_config(lab.paths.config)
+    config = lab.config()
     target = lab.spec.nodes[1]
     served = asyncssh.read_public_key(str(lab.paths.host_key(target.name)))
     empty = tmp_path / "empty_known_hosts"
@@ -134,7 +134,7 @@ async def test_unknown_and_changed_host_keys_are_refused_with_the_fingerprint(
 async def test_ssh_down_and_silent_server_become_errors_within_the_deadline(
     lab: Lab, closed_port: int, silent_server: int
 ) -> None:
-    config = load_config(lab.paths.config)
+    config = lab.config()
     down, silent = lab.spec.nodes[1].name, lab.spec.nodes[2].name
     config = with_node(config, down, address="127.0.0.1", port=closed_port)
     config = with_node(config, silent, port=silent_server, timeout=1.0)
@@ -148,7 +148,7 @@ async def test_ssh_down_and_silent_server_become_errors_within_the_deadline(
 
 
 async def test_app_keeps_running_with_a_node_down(lab: Lab, closed_port: int) -> None:
-    config = load_config(lab.paths.config)
+    config = lab.config()
     down = lab.spec.nodes[2].name
     app = CockpitApp(with_node(config, down, address="127.0.0.1", port=closed_port), refresh=0.5)
     async with app.run_test(size=(180, 40)) as pilot:

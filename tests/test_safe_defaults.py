@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.config import NodeConfig, load_config
+from cluster.config import NodeConfig
 from cluster.nodes.access import ErrorKind, NodeError
 from cluster.nodes.local import LocalNodeAccess
 from cluster.nodes.parse import parse_kubeconfig, parse_manifest
@@ -185,7 +185,7 @@ async def test_private_keys_are_dropped_as_soon_as_the_certificate_is_read(
         settled = path.stat().st_mtime - 60  # an older file is one the cache keeps
         os.utime(path, (settled, settled))
     node = NodeConfig(name="local", address="localhost", local=True, root=root)
-    source = NodeSource(NodePool(replace(load_config(lab.paths.config), nodes=(node,))))
+    source = NodeSource(NodePool(replace(lab.config(), nodes=(node,))))
     state = (await source.collect())[0]
     assert state.reachable, state.error
     kept = repr(state) + repr(source._files["local"]._entries)

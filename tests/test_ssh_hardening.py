@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from cluster.config import NodeConfig, load_config
+from cluster.config import NodeConfig
 from cluster.nodes.access import ErrorKind, NodeError
 from cluster.nodes.ssh import SshNodeAccess
 from lab.control import Lab
@@ -39,7 +39,7 @@ def target(lab: Lab) -> LabNode:
 @pytest.fixture
 def node(lab: Lab, target: LabNode) -> NodeConfig:
     """The lab's own config for the target node: its known_hosts, identity, `ssh_config = []`."""
-    return next(n for n in load_config(lab.paths.config).nodes if n.name == target.name)
+    return next(n for n in lab.config().nodes if n.name == target.name)
 
 
 @pytest.fixture

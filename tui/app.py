@@ -402,7 +402,8 @@ class CockpitApp(App[None]):
             return
         from actions.registry import build_action
 
-        action = build_action(name, target or "", peer_url=peer_url, lab_root=self.config.lab_root)
+        provisioner = self.config.seams.provisioner
+        action = build_action(name, target or "", peer_url=peer_url, provisioner=provisioner)
         status = self.query_one("#status-line", Static)
         status.update(f"⏳ {action.describe()}: re-reading the cluster for the guard")
         self.run_worker(self._confirm(action), group="action", exit_on_error=False)
@@ -434,13 +435,8 @@ class CockpitApp(App[None]):
         self.push_screen(dialog, confirmed)
 
     def _new_member_defaults(self) -> tuple[str, str]:
-        if self.config.lab_root is None:
-            return "", ""
-        from lab.control import Lab
-
-        lab = Lab(self.config.lab_root)
-        name = f"cp-{len(lab.spec.nodes) + 1}"
-        return name, lab.peer_url_for(name)
+        provisioner = self.config.seams.provisioner
+        return provisioner.new_member_defaults() if provisioner else ("", "")
 
     def _add_member_chosen(self, chosen: tuple[str, str] | None) -> None:
         if chosen is not None:

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cluster.config import Config, ConfigError, load_config
+from cluster.config import Config, ConfigError, load_config_with_table
 from cluster.model import Severity
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ def is_read_only(args: argparse.Namespace, config: Config | None = None) -> bool
 def resolve_config(path: Path | None, cluster: str | None = None) -> Config:
     """--config, then $KCOCKPIT_CONFIG / ~/.config, then discovery on a kubeadm node.
 
-    $KCOCKPIT_NODE_ROOT points discovery at a node's filesystem mounted elsewhere.
+    $KCOCKPIT_NODE_ROOT points discovery at a node's filesystem mounted elsewhere. A config
+    with a `[lab]` table (one the lab wrote) gets the lab's seams (lab/plugin.py).
     """
     from cluster.nodes.discovery import can_discover, discover_config
 
@@ -79,7 +80,12 @@ def resolve_config(path: Path | None, cluster: str | None = None) -> Config:
             "no config: pass --config FILE (or put one in ~/.config/kcockpit/config.toml), "
             "or run `kcockpit lab` for the built-in lab"
         )
-    return load_config(path, cluster)
+    config, table = load_config_with_table(path, cluster)
+    if "lab" not in table:
+        return config
+    from lab.plugin import plugged  # a config the lab wrote: the lab reads its own table
+
+    return plugged(config, table)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -252,7 +258,7 @@ def run_act(config: Config, args: argparse.Namespace) -> int:
             peer_url=args.peer_url,
             voting=args.voting,
             file=args.file,
-            lab_root=config.lab_root,
+            provisioner=config.seams.provisioner,
         )
     except UnknownAction as exc:
         raise ConfigError(str(exc)) from None
@@ -331,8 +337,8 @@ def run_lab_foreground(
     nodes: int, scenarios: tuple[str, ...] = (), watch_only: bool = False
 ) -> int:
     """`kcockpit lab`: a lab in a temp dir, the cockpit on it, everything gone on exit."""
-    from lab.control import lab_down, lab_up
-    from lab.layout import LabError, LabPaths
+    from lab.control import Lab, lab_down, lab_up
+    from lab.layout import LabError
 
     root = Path(tempfile.mkdtemp(prefix="kcockpit-lab-"))
 
@@ -344,7 +350,7 @@ def run_lab_foreground(
     try:
         print(f"starting a {nodes}-node lab in {root} …", flush=True)
         lab_up(root, nodes=nodes, owner=os.getpid(), remove_dir=True, scenarios=scenarios)
-        return run_app(load_config(LabPaths(root).config), None, watch_only)
+        return run_app(Lab(root).config(), None, watch_only)
     finally:
         with contextlib.suppress(LabError):
             lab_down(root)

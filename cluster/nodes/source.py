@@ -25,7 +25,6 @@ import asyncio
 import datetime as dt
 import functools
 import ipaddress
-import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -78,6 +77,7 @@ from cluster.nodes.parse import (
     public_pem,
 )
 from cluster.nodes.pool import NodePool
+from cluster.seams import PodProbe, RunningStates, json_items
 from cluster.untrusted import neutralized
 
 KUBECONFIGS = (
@@ -103,9 +103,6 @@ KEY_FLAGS = {
     "kube-controller-manager": ("bind-address", "secure-port"),
     "kube-scheduler": ("bind-address", "secure-port"),
 }
-LAB_PODS_COMMAND = ("kcockpit-lab-pods",)
-CRICTL_COMMAND = ("crictl", "ps", "-o", "json")
-POD_PROBES = (CRICTL_COMMAND, LAB_PODS_COMMAND)
 DF_COMMANDS = (("df", "-P", "/var/lib/etcd"), ("df", "-P", "/"))
 SS_COMMAND = ("ss", "-Hltnp")
 DATE_COMMAND = ("date", "+%s.%N")
@@ -192,11 +189,15 @@ def _message(path: str, error: NodeError) -> str:
 
 class NodeSource:
     """Reads all nodes of a pool, each on its own; remembers per node its latest state and
-    which runtime evidence answers. `close()` stops the reads still running."""
+    which runtime evidence answers. `close()` stops the reads still running.
 
-    def __init__(self, pool: NodePool) -> None:
+    The static pods' evidence comes from the container runtime (crictl), else from the
+    `pod_probes` a config's seams add (the lab kubelet's), asked in that order."""
+
+    def __init__(self, pool: NodePool, pod_probes: tuple[PodProbe, ...] = ()) -> None:
         self.pool = pool
-        self._pod_probe: dict[str, tuple[str, ...]] = {}
+        self._probes = (CRICTL_PROBE, *pod_probes)
+        self._pod_probe: dict[str, PodProbe] = {}
         self._files: dict[str, FileCache] = {}
         self._identities: dict[str, tuple[float, Identity]] = {}  # name -> (asked at, answer)
         self._reads: dict[str, asyncio.Task[NodeState]] = {}  # name -> its read in flight
@@ -282,7 +283,7 @@ class NodeSource:
                 DATE_COMMAND,
                 *DF_COMMANDS,
                 SS_COMMAND,
-                *probes,
+                *(probe.command for probe in probes),
                 *(IDENTITY_COMMANDS if identity_due else ()),
             ),
         )
@@ -335,22 +336,22 @@ class NodeSource:
         name = hostname.stdout.strip() if hostname.ok else None
         return name or None, addresses
 
-    def _pod_probes(self, node: str) -> tuple[tuple[str, ...], ...]:
+    def _pod_probes(self, node: str) -> tuple[PodProbe, ...]:
         """The probe that answered last time alone, else every probe in order."""
         known = self._pod_probe.get(node)
-        return (known,) if known else POD_PROBES
+        return (known,) if known else self._probes
 
     def _running(
-        self, node: str, probes: tuple[tuple[str, ...], ...], answer: SurveyAnswer
+        self, node: str, probes: tuple[PodProbe, ...], answer: SurveyAnswer
     ) -> RunningStates:
-        """component -> (running, evidence), from crictl or, on a lab node, the lab kubelet."""
+        """component -> (running, evidence), from the first probe that answers."""
         reasons = []
         for probe in probes:
-            result = answer.commands[probe]
+            result = answer.commands[probe.command]
             if result.ok:
                 self._pod_probe[node] = probe
-                return _crictl(result.stdout) if probe == CRICTL_COMMAND else _lab(result.stdout)
-            reasons.append((result.stderr or result.stdout).strip()[:100] or probe[0])
+                return probe.parse(result.stdout)
+            reasons.append((result.stderr or result.stdout).strip()[:100] or probe.command[0])
         self._pod_probe.pop(node, None)  # a runtime installed later is found next time
         return {"": (None, f"unknown: {reasons[0]}")}
 
@@ -504,19 +505,8 @@ def _extra(
     return ManifestFile(name, stray=stray, pod_name=manifest.pod_name, error=manifest.error)
 
 
-RunningStates = dict[str, tuple[bool | None, str]]  # component -> (running, evidence)
-
-
-def _json_items(stdout: str, key: str) -> list[dict] | None:
-    try:
-        items = json.loads(stdout).get(key) or []
-    except (ValueError, AttributeError):
-        return None
-    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else None
-
-
 def _crictl(stdout: str) -> RunningStates:
-    containers = _json_items(stdout, "containers")
+    containers = json_items(stdout, "containers")
     if containers is None:
         return {"": (None, "unknown: crictl printed no JSON")}
     states: RunningStates = {"": (False, "crictl: no running container")}
@@ -528,20 +518,7 @@ def _crictl(stdout: str) -> RunningStates:
     return states
 
 
-def _lab(stdout: str) -> RunningStates:
-    pods = _json_items(stdout, "pods")
-    if pods is None:
-        return {"": (None, "unknown: lab kubelet state unreadable")}
-    states: RunningStates = {"": (False, "lab kubelet: no such pod")}
-    for pod in pods:
-        component, note = str(pod.get("component")), str(pod.get("note") or "")
-        if pod.get("state") == "running":
-            states[component] = (True, f"lab kubelet: running (pid {pod.get('pid')})")
-        elif "no binary" in note:
-            states[component] = (None, "lab kubelet: manifest only, no binary")
-        else:
-            states[component] = (False, f"lab kubelet: stopped {note}".strip())
-    return states
+CRICTL_PROBE = PodProbe(("crictl", "ps", "-o", "json"), _crictl)
 
 
 def _pki_files(pki: Listing | NodeError) -> dict[str, DirEntry]:
