@@ -28,6 +28,7 @@ from widgets.confirm import ConfirmScreen
 from widgets.filter import FilterableTable, FilterScreen
 from widgets.help import HelpKey, HelpScreen, own_bindings
 from widgets.incident_bar import IncidentBar
+from widgets.static_pods_pane import StaticPodsPane
 
 NO_MATCH = "no-row-has-this-text"
 
@@ -157,7 +158,14 @@ async def test_every_key_in_help_does_what_it_says(incident_lab: Lab, tmp_path: 
     # A long refresh interval: only the keys (and this test) refresh.
     app = CockpitApp(incident_lab.config(), refresh=600, read_only=True, audit=audit)
     async with app.run_test(size=(120, 36)) as pilot:
-        await until(pilot, lambda: app.snapshot is not None and len(app.snapshot.nodes) == 3)
+        await until(
+            pilot,
+            lambda: (
+                app.snapshot is not None
+                and len(app.snapshot.nodes) == 3
+                and bool(app.query(StaticPodsPane))
+            ),  # the panes behind the tabs come after
+        )
         keys = app.help_keys()
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
