@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cluster.config import Config
+from cluster.config import Config, Thresholds
 from cluster.etcd.client import EtcdClient
 from cluster.kube.source import KubeSource
 from cluster.model import EtcdCluster, Snapshot
@@ -143,6 +143,10 @@ class Action(ABC):
     key: ClassVar[str]
     deadline: ClassVar[float] = 30.0
     verify_timeout: ClassVar[float] = 15.0
+
+    # The config's thresholds: a guard and the finding that advertises its action judge with
+    # the same numbers (set by `actions.registry.build_action`; the defaults otherwise).
+    thresholds: Thresholds = Thresholds()
 
     def __init__(self, target: str) -> None:
         self.target = target

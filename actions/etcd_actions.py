@@ -15,15 +15,11 @@ from urllib.parse import urlsplit
 
 from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verification
 from cluster.commands import command_line
-from cluster.config import Thresholds
 from cluster.etcd.client import EtcdError, SnapshotFile
-from cluster.findings.etcd import etcdctl, learner_caught_up
+from cluster.findings.etcd import caught_up, etcdctl, fragmented
 from cluster.model import EtcdCluster, EtcdMember, Snapshot
 from cluster.seams import ProvisionError
 
-CAUGHT_UP_MAX_LAG = (
-    1000  # raft entries a member may trail the leader by and still count as caught up
-)
 BBOLT_MAGIC = 0xED0CDAED
 T = TypeVar("T")
 
@@ -38,12 +34,6 @@ def quorum_refusal(cluster: EtcdCluster) -> str | None:
             "members back first (runbook §2.4, §2.5)"
         )
     return None
-
-
-def caught_up(member: EtcdMember, leader: EtcdMember | None) -> bool:
-    if leader is None or member.raft_applied_index is None or leader.raft_index is None:
-        return False
-    return member.raft_applied_index + CAUGHT_UP_MAX_LAG >= leader.raft_index
 
 
 RECONFIG_HINT = (
@@ -115,7 +105,7 @@ class MoveLeader(EtcdAction):
             reasons.append(f"{target.display_name} is a learner: only voting members can lead")
         if not target.healthy:
             reasons.append(f"{target.display_name} is not healthy: {target.error or target.errors}")
-        elif leader and not target.is_learner and not caught_up(target, leader):
+        elif leader and not target.is_learner and not caught_up(target, leader, self.thresholds):
             reasons.append(
                 f"{target.display_name} is not caught up (applied {target.raft_applied_index}, "
                 f"leader at {leader.raft_index})"
@@ -355,19 +345,13 @@ class MemberPromote(EtcdAction):
     title = "Promote learner"
     key = "p"
 
-    def __init__(self, target: str, thresholds: Thresholds | None = None) -> None:
-        super().__init__(target)
-        # The same thresholds as the findings that advertise this action: a learner the
-        # `etcd.learner-not-promoted` finding calls promotable is one this guard allows.
-        self.thresholds = thresholds or Thresholds()
-
     def check(self, snapshot: Snapshot, target: EtcdMember) -> Verdict:
         cluster = snapshot.etcd
         if not target.is_learner:
             return Verdict.refused(f"{target.display_name} is already a voting member")
         if not target.reachable:
             return Verdict.refused(f"{target.display_name} does not answer: {target.error}")
-        if not learner_caught_up(target, cluster.leader, self.thresholds):
+        if not caught_up(target, cluster.leader, self.thresholds):
             leader_index = cluster.leader.raft_index if cluster.leader else None
             return Verdict.refused(
                 f"{target.display_name} is not in sync with the leader yet (applied "
@@ -412,14 +396,6 @@ class MemberPromote(EtcdAction):
         return await ctx.until(voting, self.verify_timeout, f"{self.target} is a voting member")
 
 
-def fragmented(member: EtcdMember) -> bool:
-    """More than 20 % (and 1 MB) of the backend file is free space a defragment would return."""
-    if member.db_size is None or member.db_size_in_use is None:
-        return False
-    free = member.db_size - member.db_size_in_use
-    return free > 1_000_000 and free > 0.2 * member.db_size
-
-
 class Defragment(EtcdAction):
     name = "defragment"
     title = "Defragment member"
@@ -432,7 +408,9 @@ class Defragment(EtcdAction):
             return Verdict.refused(f"{target.display_name} does not answer: {target.error}")
         if target.is_leader:
             pending = [
-                m.display_name for m in cluster.members if m.id != target.id and fragmented(m)
+                m.display_name
+                for m in cluster.members
+                if m.id != target.id and fragmented(m, self.thresholds)
             ]
             if pending:
                 return Verdict.refused(

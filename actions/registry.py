@@ -10,6 +10,7 @@ from actions.etcd_actions import ETCD_ACTIONS, MemberAdd, SnapshotSave
 from actions.kube_actions import KUBE_ACTIONS
 from actions.static_pod_actions import STATIC_POD_ACTIONS
 from cluster.collect import Collector
+from cluster.config import Thresholds
 from cluster.seams import NodeProvisioner
 
 ACTIONS: dict[str, type[Action]] = {
@@ -29,18 +30,25 @@ def build_action(
     voting: bool = False,
     file: Path | None = None,
     provisioner: NodeProvisioner | None = None,
+    thresholds: Thresholds | None = None,
 ) -> Action:
-    """`provisioner` (the config's seam) proposes member-add's peer URL when none is given."""
+    """`provisioner` (the config's seam) proposes member-add's peer URL when none is given;
+    `thresholds` (the config's) are what the guard judges with, as the findings do."""
     cls = ACTIONS.get(name)
     if cls is None:
         raise UnknownAction(f"unknown action {name!r} (one of: {', '.join(sorted(ACTIONS))})")
+    action: Action
     if cls is MemberAdd:
         if peer_url is None and provisioner is not None:
             peer_url = provisioner.peer_url_for(target)
-        return MemberAdd(target, peer_url=peer_url, voting=voting)
-    if cls is SnapshotSave:
-        return SnapshotSave(target, path=file)
-    return cls(target)
+        action = MemberAdd(target, peer_url=peer_url, voting=voting)
+    elif cls is SnapshotSave:
+        action = SnapshotSave(target, path=file)
+    else:
+        action = cls(target)
+    if thresholds is not None:
+        action.thresholds = thresholds
+    return action
 
 
 def context_for(collector: Collector, state_dir: Path) -> ActionContext:

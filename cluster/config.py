@@ -86,11 +86,14 @@ class Thresholds:
     Set in the config's `[thresholds]` table under these names. Every number a findings rule
     compares with lives here, so an operator can tune any of them and `kcockpit findings`
     can name them. `raft_lag_entries` is both how far a voting member may trail the leader
-    before `etcd.raft-lag` and how close a learner must be to count as caught up (the
-    promote guard asks the same question).
+    before `etcd.raft-lag` and how close a member must be to count as caught up (the
+    promote and move-leader guards ask the same question, through one predicate).
     """
 
     raft_lag_entries: int = 1000
+    # A member is worth defragmenting (the leader last) when this much of its file is free.
+    fragmented_free_ratio: float = 0.20
+    fragmented_free_min_bytes: int = 1_000_000
     db_size_divergence: float = 0.20
     db_size_divergence_min_bytes: int = 1024**2
     db_quota_ratio: float = 0.80

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from actions.etcd_actions import MemberPromote
-from actions.registry import ACTIONS
+from actions.registry import ACTIONS, build_action
 from cluster.config import Thresholds, parse_config
 from cluster.findings import Context, catalog, evaluate
-from cluster.findings.etcd import learner_caught_up
+from cluster.findings.etcd import caught_up
 from cluster.kube.model import (
     KubeDaemonSet,
     KubeEndpoints,
@@ -335,7 +335,7 @@ def test_the_learner_finding_and_the_promote_guard_agree(
     snapshot = etcd(leader, member(2), member(3), learner)
     [finding] = [f for f in evaluate(snapshot) if f.id == "etcd.learner-not-promoted"]
     assert ("promotable" in finding.summary) is promotable
-    assert learner_caught_up(learner, leader, Thresholds()) is promotable
+    assert caught_up(learner, leader, Thresholds()) is promotable
     assert MemberPromote("cp-4").guard(snapshot).is_refused is not promotable
 
 
@@ -344,7 +344,7 @@ def test_the_promote_guard_honours_the_configured_threshold() -> None:
     snapshot = etcd(member(1), member(2), member(3), learner)
     assert not MemberPromote("cp-4").guard(snapshot).is_refused
     strict = Thresholds(raft_lag_entries=50)
-    assert MemberPromote("cp-4", thresholds=strict).guard(snapshot).is_refused
+    assert build_action("member-promote", "cp-4", thresholds=strict).guard(snapshot).is_refused
 
 
 @pytest.mark.parametrize("name", [f.name for f in fields(Thresholds)])

@@ -199,3 +199,24 @@ def test_stop_and_start_refuse_what_cannot_be_done_exactly() -> None:
         "/etc/kubernetes/etcd.yaml",
         "/etc/kubernetes/manifests/etcd.yaml",
     )
+
+
+def test_guards_judge_with_the_config_thresholds_the_findings_use() -> None:
+    """A follower 50 entries behind is caught up by default, and not with a lag limit of 10;
+    a follower whose file is 15 % free is fragmented only once the ratio is lowered."""
+    from actions.registry import build_action
+    from cluster.config import Thresholds
+
+    behind = snap(member(1, index=1_000), member(2, applied=950, index=950), member(3))
+    strict = Thresholds(raft_lag_entries=10)
+    assert build_action("move-leader", "cp-2").guard(behind).kind is VerdictKind.ALLOWED
+    refused = build_action("move-leader", "cp-2", thresholds=strict).guard(behind)
+    assert refused.is_refused and "not caught up" in reasons(refused)
+
+    followers_free = snap(
+        member(1), member(2, db=(10_000_000, 8_500_000)), member(3, db=(10_000_000, 8_500_000))
+    )
+    assert not Defragment("cp-1").guard(followers_free).is_refused  # 15 % free: not fragmented
+    lowered = Thresholds(fragmented_free_ratio=0.10)
+    verdict = build_action("defragment", "cp-1", thresholds=lowered).guard(followers_free)
+    assert verdict.is_refused and "followers before the leader" in reasons(verdict)

@@ -4,7 +4,7 @@ Quorum lost and the leader gone (mock scenarios §2.1, §2.2), a dead member to 
 its replacement joins (§2.6, §3.2), learners left unpromoted after `kubeadm join` (§2.4),
 diverging database files (§2.7). Each finding carries the etcdctl line an operator would type,
 with the cockpit's real endpoints and certificate flags, and names the guarded action that
-repairs it. `learner_caught_up` is shared with the promote action's guard, so a finding never
+repairs it. `caught_up` is shared with the promote and move-leader guards, so a finding never
 calls a learner promotable that the guard would refuse.
 """
 
@@ -274,22 +274,32 @@ def membership_size_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     return findings
 
 
-def learner_caught_up(
-    learner: EtcdMember, leader: EtcdMember | None, thresholds: Thresholds
-) -> bool:
-    """A learner answering and within `raft_lag_entries` of the leader's raft index.
+def caught_up(member: EtcdMember, leader: EtcdMember | None, thresholds: Thresholds) -> bool:
+    """A member answering and within `raft_lag_entries` of the leader's raft index.
 
     The leader's raft index (its last log entry), not its applied index, is what etcd itself
-    compares a learner with before promoting it; the `etcd.learner-not-promoted` finding and
-    the member-promote guard both ask this one function."""
+    compares a learner with before promoting it; the `etcd.learner-not-promoted` finding, the
+    member-promote guard and the move-leader guard all ask this one function."""
     if (
-        not learner.reachable
+        not member.reachable
         or leader is None
         or leader.raft_index is None
-        or learner.raft_applied_index is None
+        or member.raft_applied_index is None
     ):
         return False
-    return leader.raft_index - learner.raft_applied_index <= thresholds.raft_lag_entries
+    return leader.raft_index - member.raft_applied_index <= thresholds.raft_lag_entries
+
+
+def fragmented(member: EtcdMember, thresholds: Thresholds) -> bool:
+    """Enough of the backend file is free space that a defragment would return it (the
+    defragment guard keeps the leader for last while a follower is still like this)."""
+    if member.db_size is None or member.db_size_in_use is None:
+        return False
+    free = member.db_size - member.db_size_in_use
+    return (
+        free > thresholds.fragmented_free_min_bytes
+        and free > thresholds.fragmented_free_ratio * member.db_size
+    )
 
 
 @rule(
@@ -308,8 +318,8 @@ def learner_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     findings = []
     for learner in snapshot.etcd.learners:
         applied = learner.raft_applied_index
-        caught_up = learner_caught_up(learner, leader, ctx.thresholds)
-        state = "caught up: promotable" if caught_up else "still syncing (or unreachable)"
+        promotable = caught_up(learner, leader, ctx.thresholds)
+        state = "caught up: promotable" if promotable else "still syncing (or unreachable)"
         findings.append(
             Finding(
                 id="etcd.learner-not-promoted",
@@ -318,7 +328,7 @@ def learner_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
                 summary=f"learner {learner.display_name} not promoted ({state})",
                 evidence=f"applied index {applied if applied is not None else '?'}, "
                 f"leader's raft index {leader_index if leader_index is not None else '?'}",
-                next="Promote it once caught up" if caught_up else "Wait for it to catch up",
+                next="Promote it once caught up" if promotable else "Wait for it to catch up",
                 command=_etcdctl(ctx, "member", "promote", learner.id_hex),
                 action="member-promote",
             )
