@@ -14,11 +14,8 @@ import asyncio
 import json
 import os
 import resource
-import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tui.cli import cockpit_app, resolve_config
 

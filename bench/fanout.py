@@ -23,8 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from cluster.config import Config, NodeConfig
 from cluster.nodes.pool import NodePool
 from cluster.nodes.source import NodeSource

@@ -12,12 +12,9 @@ import argparse
 import asyncio
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cluster.kube.source import KubeSource
 from lab.control import Lab, lab_down, lab_up

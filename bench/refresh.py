@@ -11,12 +11,9 @@ import argparse
 import asyncio
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cluster.config import load_config
 from cluster.etcd.client import EtcdClient

@@ -33,8 +33,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from fanout import farm_nodes, start_farm
 from refresh import etcdctl_ms
 from textual import events

@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from actions.audit import AuditLog
+from cluster.config import Config
+from lab.control import Lab, LabPaths, lab_down, lab_up
+from tui.app import CockpitApp
+from widgets.confirm import ConfirmScreen
+from widgets.help import HelpScreen
+
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
-
-from actions.audit import AuditLog  # noqa: E402
-from cluster.config import Config  # noqa: E402
-from lab.control import Lab, LabPaths, lab_down, lab_up  # noqa: E402
-from tui.app import CockpitApp  # noqa: E402
-from widgets.confirm import ConfirmScreen  # noqa: E402
-from widgets.help import HelpScreen  # noqa: E402
-
 SIZE = (120, 36)
 WIDE = (200, 60)  # a big terminal: findings beside the etcd members
 SCENARIOS = ("cni-conflict", "cert-expiring")
