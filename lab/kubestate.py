@@ -163,9 +163,9 @@ class LabKubeState:
             if plugin in CNI_DAEMONSETS:
                 self.daemonsets.setdefault(CNI_DAEMONSETS[plugin], now)
         names = {node.name for node in spec.nodes}
-        for pod in list(self.pods.values()):
-            if pod.node not in names:  # the node left the lab (member remove)
-                await self.delete_pod(pod.name)
+        for gone in list(self.pods.values()):
+            if gone.node not in names:  # the node left the lab (member remove)
+                await self.delete_pod(gone.name)
         for name in sorted(self.daemonsets):
             kind = DAEMONSET_KINDS[name]
             for node in spec.nodes:
@@ -246,7 +246,7 @@ class LabKubeState:
 
     async def stop_all(self) -> None:
         await asyncio.gather(
-            *(stop_process(p.process) for p in self.pods.values() if p.running),
+            *(stop_process(p.process) for p in self.pods.values() if p.process and p.running),
             return_exceptions=True,
         )
 

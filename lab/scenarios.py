@@ -93,7 +93,13 @@ def _pki_copied(paths: LabPaths, spec: LabSpec) -> None:
 
 
 def _reissue(
-    paths: LabPaths, node: str, stem: str, *, issuer: pki.Issued | None = None, **dates: dt.datetime
+    paths: LabPaths,
+    node: str,
+    stem: str,
+    *,
+    issuer: pki.Issued | None = None,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
 ) -> None:
     """Re-issues pki/<stem>.crt of a node with the same names and usages, other dates/issuer."""
     pki_dir = paths.kubernetes_dir(node) / "pki"
@@ -109,7 +115,8 @@ def _reissue(
         server=info.serving,
         client=True,
         sans=info.sans,
-        **dates,
+        not_before=not_before,
+        not_after=not_after,
     )
     pki.write_pair((pki_dir / stem).parent, Path(stem).name, issued)
 
@@ -119,9 +126,12 @@ def _dated(stem: str, not_before: float, not_after: float) -> Callable[[LabPaths
 
     def apply(paths: LabPaths, spec: LabSpec) -> None:
         now = dt.datetime.now(dt.UTC)
-        dates = {"not_before": not_before, "not_after": not_after}
         _reissue(
-            paths, _first(spec), stem, **{k: now + dt.timedelta(days=v) for k, v in dates.items()}
+            paths,
+            _first(spec),
+            stem,
+            not_before=now + dt.timedelta(days=not_before),
+            not_after=now + dt.timedelta(days=not_after),
         )
 
     return apply

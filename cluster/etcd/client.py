@@ -188,7 +188,7 @@ class EtcdClient:
         )
 
     async def set_alarm(
-        self, endpoint: str, member_id: int, alarm: int, active: bool = True
+        self, endpoint: str, member_id: int, alarm: pb.AlarmType, active: bool = True
     ) -> pb.AlarmResponse:
         """Activates (or clears) an alarm, as etcd itself does on NOSPACE or CORRUPT."""
         action = pb.AlarmRequest.ACTIVATE if active else pb.AlarmRequest.DEACTIVATE

@@ -222,7 +222,7 @@ class NodeAccess(ABC):
                 raise
             return exc
 
-    async def _walk(self, directory: str, depth: int) -> Listing:
+    async def _walk(self, directory: str, depth: int) -> dict[str, DirEntry]:
         found: dict[str, DirEntry] = {}
         for entry in await self.list_dir(directory):
             path = f"{directory}/{entry.name}"

@@ -146,8 +146,8 @@ class FileCache:
         node_now = time.time() + self.clock_offset
         for path, entry in listed.items():
             trusted = self._trusted(entry, node_now)
-            cached = self._entries.get(path) if trusted is not None else None
-            if cached is not None and cached[:2] == (trusted.size, trusted.mtime):
+            cached = self._entries.get(path)
+            if trusted is not None and cached and cached[:2] == (trusted.size, trusted.mtime):
                 contents[path] = cached[2]
             elif entry is not None and (entry.size or 0) > MAX_READ_BYTES:
                 contents[path] = _message(path, too_large(path, entry.size or 0, MAX_READ_BYTES))

@@ -25,7 +25,7 @@ import shlex
 import stat as stat_module
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import asyncssh
 from asyncssh.config import SSHClientConfig, SSHConfig
@@ -124,7 +124,10 @@ def _judge(
     canonical` or `Match final` block is present."""
     unchecked, jumps = None, []
     for again in (False, True):
-        config = _TrustConfig.load(None, paths, False, again, again, local_user, user, host, port)
+        config = cast(
+            _TrustConfig,
+            _TrustConfig.load(None, paths, False, again, again, local_user, user, host, port),
+        )
         unchecked = unchecked or config.unchecked()
         proxy = config.get("ProxyJump")
         if isinstance(proxy, str):
@@ -384,6 +387,7 @@ class SshNodeAccess(NodeAccess):
                     await handle.close()
             if len(data) > limit:
                 raise too_large(path, len(data), limit)
+            assert isinstance(data, bytes)  # opened "rb"
             return data
 
         return await self._sftp_call("read", path, read())

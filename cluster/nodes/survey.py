@@ -186,6 +186,7 @@ def parse(survey: Survey, nonce: str, output: bytes, root: str = "") -> SurveyAn
         elif isinstance(item, Read):
             files[item.path] = _content(item.path, status, stdout, stderr)
         else:
+            assert isinstance(item, tuple)  # a command's argv
             commands[item] = CommandResult(status, bounded_text(stdout), bounded_text(stderr))
     return SurveyAnswer(trees, commands, files)
 
