@@ -25,7 +25,8 @@ from tests.helpers import PROJECT
 from tui.app import GC_YOUNG_THRESHOLD, calm_garbage_collector
 from widgets.base import QuietStatic
 from widgets.footer import QuietFooter
-from widgets.table_pane import Row, TablePane
+from widgets.rows.common import Column, Row
+from widgets.table_pane import TablePane
 
 SNAPSHOT = Snapshot("test", dt.datetime.now(dt.UTC), EtcdCluster())
 UP = [("a", ("cp-a", "up")), ("b", ("cp-b", "up")), ("c", ("cp-c", "up"))]
@@ -34,7 +35,7 @@ UP = [("a", ("cp-a", "up")), ("b", ("cp-b", "up")), ("c", ("cp-c", "up"))]
 class Listing(TablePane):
     """Shows `listed` whatever the snapshot; counts how it changes the table."""
 
-    COLUMNS = (("name", "NAME"), ("state", "STATE"))
+    COLUMNS = (Column("name", "NAME"), Column("state", "STATE"))
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

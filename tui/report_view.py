@@ -1,6 +1,13 @@
-"""`kcockpit report` for people: rich tables of the members and the findings."""
+"""`kcockpit report` for people: the cockpit's tables printed with Rich.
+
+Every table comes from the row builder its pane uses (widgets/rows), so the report and the
+cockpit cannot drift apart, and printing one needs no widget. Printed, no column is hidden:
+the console is as wide as the terminal, or wide enough for a pipe (tui/console.py).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -8,12 +15,9 @@ from rich.text import Text
 
 from cluster.model import Snapshot
 from tui.console import output_console
-from widgets.certificates_pane import CertificatesPane
-from widgets.cni_pane import CniPane
-from widgets.format import human_bytes, member_state, optional, severity_text
 from widgets.header import header_text
-from widgets.static_pods_pane import StaticPodsPane
-from widgets.table_pane import TablePane
+from widgets.rows import certificates, cni, etcd, findings, kube, static_pods
+from widgets.rows.common import Column, Row, literal
 
 
 def print_report(snapshot: Snapshot, console: Console | None = None) -> None:
@@ -21,64 +25,44 @@ def print_report(snapshot: Snapshot, console: Console | None = None) -> None:
     console.print(header_text(snapshot, snapshot.cluster_name))
     if snapshot.etcd.error:
         console.print(Text(f"etcd: {snapshot.etcd.error}", style="red"))
-    members = Table(title="etcd members", title_justify="left")
-    for column in (
-        "state",
-        "name",
-        "endpoint",
-        "id",
-        "version",
-        "db size",
-        "leader",
-        "learner",
-        "raft term",
-        "raft index",
-        "applied",
-        "errors",
-    ):
-        members.add_column(column)
-    for m in snapshot.etcd.members:
-        members.add_row(
-            member_state(m),
-            m.display_name,
-            m.endpoint or "-",
-            m.id_hex,
-            optional(m.version),
-            human_bytes(m.db_size),
-            "★ leader" if m.is_leader else "",
-            "learner" if m.is_learner else "",
-            optional(m.raft_term),
-            optional(m.raft_index),
-            optional(m.raft_applied_index),
-            m.error or "; ".join(m.errors),
-        )
-    console.print(members)
-    print_node_tables(snapshot, console)
+    for title, columns, rows in tables(snapshot):
+        console.print(table(title, columns, rows))
     if not snapshot.findings:
-        console.print(Text("✔ no findings", style="green"))
+        console.print(findings.finding_detail(None))
         return
-    findings = Table(title="findings", title_justify="left", show_lines=True)
-    for column in ("severity", "id", "subject", "evidence", "next"):
-        findings.add_column(column)
-    for f in snapshot.findings:
-        next_step = f.next + (f"\n$ {f.command}" if f.command else "")
-        findings.add_row(severity_text(f.severity), f.id, f.subject, f.evidence, next_step)
-    console.print(findings)
+    console.print(table("findings", findings.COLUMNS, findings.rows(snapshot)))
+    for finding in findings.by_key(snapshot.findings).values():  # the detail box of each
+        console.print(findings.finding_detail(finding), end="\n\n")
 
 
-def print_node_tables(snapshot: Snapshot, console: Console) -> None:
-    """The three node panes as tables: the same rows the cockpit shows."""
-    if not snapshot.nodes:
-        return
-    panes: tuple[tuple[str, TablePane], ...] = (
-        ("static pods", StaticPodsPane()),
-        ("certificates (most urgent first)", CertificatesPane()),
-        ("CNI (/etc/cni/net.d)", CniPane()),
-    )
-    for title, pane in panes:
-        table = Table(title=title, title_justify="left")
-        for _, label in pane.COLUMNS:
-            table.add_column(label)
-        for _, cells in pane.table_rows(snapshot):
-            table.add_row(*cells)
-        console.print(table)
+Titled = tuple[str, Sequence[Column], list[Row]]  # a table's title, columns and rows
+
+
+def tables(snapshot: Snapshot) -> list[Titled]:
+    """The panes' tables in the cockpit's order: the nodes' only when nodes are configured,
+    the API's only when an API is (and, when it could not be read, the row saying why)."""
+    found: list[Titled] = [("etcd members", etcd.COLUMNS, etcd.rows(snapshot))]
+    if snapshot.nodes:
+        found += [
+            ("static pods", static_pods.COLUMNS, static_pods.rows(snapshot)),
+            ("certificates (most urgent first)", certificates.COLUMNS, certificates.rows(snapshot)),
+            ("CNI (/etc/cni/net.d)", cni.COLUMNS, cni.rows(snapshot)),
+        ]
+    if snapshot.kube is not None:
+        found.append(("nodes (Kubernetes API)", kube.NODE_COLUMNS, kube.node_rows(snapshot)))
+    if kube.readable(snapshot) is not None:
+        found += [
+            ("kube-system DaemonSets", kube.DAEMONSET_COLUMNS, kube.daemonset_rows(snapshot)),
+            ("Warning events (kube-system)", kube.EVENT_COLUMNS, kube.event_rows(snapshot)),
+        ]
+    return found
+
+
+def table(title: str, columns: Sequence[Column], rows: Sequence[Row]) -> Table:
+    """One builder's rows as a Rich table: its columns, every one of them."""
+    printed = Table(title=title, title_justify="left")
+    for column in columns:
+        printed.add_column(column.label)
+    for _, cells in rows:
+        printed.add_row(*map(literal, cells))
+    return printed

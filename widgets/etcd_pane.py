@@ -1,31 +1,15 @@
-"""The etcd pane: one row per registered member, the columns of `etcdctl endpoint status`."""
+"""The etcd pane: one row per registered member, the columns of `etcdctl endpoint status`
+(widgets/rows/etcd.py), and the keys for the guarded actions on the member under the cursor."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from rich.text import Text
 from textual.binding import Binding
 
 from cluster.model import Snapshot
-from widgets.format import human_bytes, member_state, optional
 from widgets.messages import ActionRequested, request_action
-from widgets.table_pane import Row, TablePane
-
-COLUMNS = (
-    ("state", "STATE"),
-    ("name", "NAME"),
-    ("endpoint", "ENDPOINT"),
-    ("id", "ID"),
-    ("version", "VERSION"),
-    ("db", "DB SIZE"),
-    ("leader", "LEADER"),
-    ("learner", "LEARNER"),
-    ("term", "RAFT TERM"),
-    ("index", "RAFT INDEX"),
-    ("applied", "APPLIED"),
-    ("errors", "ERRORS"),
-)
+from widgets.rows import etcd
+from widgets.rows.common import Row
+from widgets.table_pane import TablePane
 
 
 class EtcdPane(TablePane):
@@ -35,7 +19,7 @@ class EtcdPane(TablePane):
     confirmation dialog (the pane itself never acts).
     """
 
-    COLUMNS = COLUMNS
+    COLUMNS = etcd.COLUMNS
     BINDINGS = [
         Binding("l", "request('move-leader')", "Move leader here"),
         Binding("x", "request('member-remove')", "Remove member"),
@@ -49,28 +33,8 @@ class EtcdPane(TablePane):
     EtcdPane { height: auto; max-height: 12; }  /* 7 members + header fit */
     """
 
-    def table_rows(self, snapshot: Snapshot) -> Iterable[Row]:
-        for member in snapshot.etcd.members:
-            leader = Text("★ leader", style="bold") if member.is_leader else Text("")
-            error = member.error or "; ".join(member.errors)
-            key = member.id_hex if member.id else (member.endpoint or member.display_name)
-            yield (
-                key,
-                (
-                    member_state(member),
-                    member.display_name,
-                    member.endpoint or "-",
-                    member.id_hex,
-                    optional(member.version),
-                    human_bytes(member.db_size),
-                    leader,
-                    "learner" if member.is_learner else "",
-                    optional(member.raft_term),
-                    optional(member.raft_index),
-                    optional(member.raft_applied_index),
-                    Text(error, style="red") if error else "",
-                ),
-            )
+    def table_rows(self, snapshot: Snapshot) -> list[Row]:
+        return etcd.rows(snapshot)
 
     def action_request(self, action: str) -> None:
         if action == "member-add":
@@ -80,9 +44,6 @@ class EtcdPane(TablePane):
 
     @property
     def selected_name(self) -> str | None:
-        """The member name (or hex ID of an unstarted member) under the cursor."""
-        key = self.selected_key
-        if key is None:
-            return None
-        name = str(self.get_row(key)[1])
-        return key if name.startswith("(unstarted") else name
+        """The member under the cursor as actions name it: its row key (etcd.member_keys),
+        never its displayed text, which two unstarted members may share."""
+        return self.selected_key

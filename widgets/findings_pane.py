@@ -8,10 +8,8 @@ opens its confirmation dialog for the finding's target: the pane only asks, the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -20,45 +18,18 @@ from textual.widgets import DataTable, Static
 
 from cluster.model import Finding, Snapshot
 from widgets.base import QuietStatic
-from widgets.format import severity_text
 from widgets.messages import request_action
-from widgets.table_pane import Row, TablePane
-
-
-def finding_key(finding: Finding) -> str:
-    return f"{finding.id}|{finding.subject}"
-
-
-def finding_detail(finding: Finding | None) -> Text:
-    """Evidence, explanation, next command and the action key, as the detail box shows them."""
-    if finding is None:
-        return Text("✔ no findings", style="green")
-    text = Text()
-    text.append_text(severity_text(finding.severity))
-    text.append(f" {finding.id} · {finding.subject}\n", style="bold")
-    text.append(f"{finding.summary}\n\n")
-    text.append("evidence  ", style="bold")
-    text.append(f"{finding.evidence}\n")
-    text.append("next      ", style="bold")
-    text.append(f"{finding.next}\n")
-    if finding.command:
-        text.append("command   ", style="bold")
-        text.append(f"{finding.command}\n", style="cyan")
-    if finding.action:
-        text.append("action    ", style="bold")
-        text.append(f"enter / a: {finding.action} {finding.target} (guarded, asks first)")
-    return text
+from widgets.rows import findings as finding_rows
+from widgets.rows.common import Row
+from widgets.rows.findings import finding_detail
+from widgets.rows.findings import finding_key as finding_key  # the app keys findings by it
+from widgets.table_pane import TablePane
 
 
 class FindingsTable(TablePane):
     """Every finding, sorted worst first (the snapshot's order); the key is id + subject."""
 
-    COLUMNS = (
-        ("severity", "severity"),
-        ("id", "id"),
-        ("subject", "subject"),
-        ("summary", "summary"),
-    )
+    COLUMNS = finding_rows.COLUMNS
     BINDINGS = [
         Binding("enter", "act", "Run the finding's action", show=False),
         Binding("a", "act", "Run the finding's action"),
@@ -71,10 +42,9 @@ class FindingsTable(TablePane):
         super().__init__(*args, **kwargs)
         self.findings: dict[str, Finding] = {}
 
-    def table_rows(self, snapshot: Snapshot) -> Iterable[Row]:
-        self.findings = {finding_key(f): f for f in snapshot.findings}
-        for key, f in self.findings.items():
-            yield key, (severity_text(f.severity), f.id, f.subject, f.summary)
+    def table_rows(self, snapshot: Snapshot) -> list[Row]:
+        self.findings = finding_rows.by_key(snapshot.findings)
+        return finding_rows.rows(snapshot)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         super().show_snapshot(snapshot)

@@ -7,55 +7,16 @@ the API cannot be reached the tables say so in their first row; the other panes 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from cluster.kube.model import KubeDaemonSet, KubeNode, KubeView
 from cluster.model import Snapshot
 from widgets.base import QuietStatic, SnapshotView
-from widgets.table_pane import Row, TablePane, unreachable_cell
-
-
-def node_state_cell(node: KubeNode) -> Text:
-    if node.ready:
-        return Text("● Ready", style="green")
-    if node.ready is None:
-        return Text("? Unknown", style="bold yellow")
-    return Text("✗ NotReady", style="bold red")
-
-
-def mirror_pods_cell(view: KubeView, node: str) -> Text:
-    """The control-plane mirror pods the API has on this node: `etcd ●`, `kube-apiserver ✗`."""
-    text = Text()
-    for pod in sorted(
-        (p for p in view.mirror_pods if p.node == node), key=lambda p: p.component or ""
-    ):
-        if text:
-            text.append("  ")
-        if pod.running:
-            text.append(f"{pod.component} ●", style="green")
-        else:
-            text.append(f"{pod.component} ✗ {pod.status}", style="bold red")
-    return text or Text("-", style="dim")
-
-
-def daemonset_state_cell(ds: KubeDaemonSet) -> Text:
-    if ds.is_ready:
-        return Text("● ready", style="green")
-    return Text(f"✗ {ds.ready}/{ds.desired} ready", style="bold red")
-
-
-def problem_row(view: KubeView | None, columns: int) -> Row:
-    """The one row that says why there is nothing to show."""
-    if view is None:
-        first = Text("- no Kubernetes API configured ([kube])", style="dim")
-    else:
-        first = unreachable_cell(view.error or view.config_error)
-    return "problem", (first, *[""] * (columns - 1))
+from widgets.rows import kube
+from widgets.rows.common import Row
+from widgets.table_pane import TablePane
 
 
 class KubeStatus(SnapshotView, QuietStatic):
@@ -78,97 +39,24 @@ class KubeStatus(SnapshotView, QuietStatic):
 
 
 class KubeNodesTable(TablePane):
-    COLUMNS = (
-        ("state", "STATE"),
-        ("name", "NAME"),
-        ("roles", "ROLES"),
-        ("version", "VERSION"),
-        ("address", "INTERNAL-IP"),
-        ("mirror", "CONTROL-PLANE PODS (API)"),
-        ("detail", "DETAIL"),
-    )
+    COLUMNS = kube.NODE_COLUMNS
 
-    def table_rows(self, snapshot: Snapshot) -> Iterable[Row]:
-        view = snapshot.kube
-        if view is None or not view.reachable:
-            yield problem_row(view, len(self.COLUMNS))
-            return
-        for node in view.nodes or ():
-            detail = "" if node.ready else f"{node.ready_reason}: {node.ready_message}"
-            yield (
-                node.name,
-                (
-                    node_state_cell(node),
-                    node.name,
-                    ",".join(node.roles) or "<none>",
-                    node.kubelet_version,
-                    node.address() or "-",
-                    mirror_pods_cell(view, node.name),
-                    detail,
-                ),
-            )
+    def table_rows(self, snapshot: Snapshot) -> list[Row]:
+        return kube.node_rows(snapshot)
 
 
 class DaemonSetsTable(TablePane):
-    COLUMNS = (
-        ("state", "STATE"),
-        ("name", "DAEMONSET"),
-        ("desired", "DESIRED"),
-        ("current", "CURRENT"),
-        ("ready", "READY"),
-        ("updated", "UP-TO-DATE"),
-        ("available", "AVAILABLE"),
-        ("unready", "NOT READY"),
-    )
+    COLUMNS = kube.DAEMONSET_COLUMNS
 
-    def table_rows(self, snapshot: Snapshot) -> Iterable[Row]:
-        view = snapshot.kube
-        if view is None or not view.reachable:
-            return
-        for ds in view.daemonsets or ():
-            unready = ", ".join(
-                f"{p.name} on {p.node}" for p in view.daemonset_pods(ds) if not p.running
-            )
-            yield (
-                ds.name,
-                (
-                    daemonset_state_cell(ds),
-                    ds.name,
-                    str(ds.desired),
-                    str(ds.current),
-                    str(ds.ready),
-                    str(ds.updated),
-                    str(ds.available),
-                    unready,
-                ),
-            )
+    def table_rows(self, snapshot: Snapshot) -> list[Row]:
+        return kube.daemonset_rows(snapshot)
 
 
 class WarningEventsTable(TablePane):
-    COLUMNS = (
-        ("seen", "LAST SEEN"),
-        ("reason", "REASON"),
-        ("object", "OBJECT"),
-        ("count", "COUNT"),
-        ("message", "MESSAGE"),
-    )
+    COLUMNS = kube.EVENT_COLUMNS
 
-    def table_rows(self, snapshot: Snapshot) -> Iterable[Row]:
-        view = snapshot.kube
-        if view is None or not view.reachable:
-            return
-        for index, event in enumerate(view.events or ()):
-            seen = f"{event.last_seen:%H:%M:%S}" if event.last_seen else "-"
-            yield (
-                f"{index}",
-                (
-                    seen,
-                    Text(f"▲ {event.reason}", style="yellow"),
-                    event.object,
-                    str(event.count),
-                    event.message,
-                ),
-            )
+    def table_rows(self, snapshot: Snapshot) -> list[Row]:
+        return kube.event_rows(snapshot)
 
 
 class NodesPane(Vertical):
@@ -195,37 +83,3 @@ class NodesPane(Vertical):
 
     def daemonset_rows(self) -> dict[str, list[str]]:
         return {row[1]: row for row in self.query_one(DaemonSetsTable).row_texts()}
-
-
-def api_pod_cell(view: KubeView | None, node: str, component: str) -> Text:
-    """The static pods pane's "per API" column: the component's mirror pod on that node."""
-    if view is None:
-        return Text("-", style="dim")
-    if not view.reachable or view.pods is None:
-        return Text("? API not readable", style="yellow")
-    pod = view.mirror_pod(node, component)
-    if pod is None:
-        return Text("✗ no mirror pod", style="bold red")
-    if pod.running:
-        return Text("● running", style="green")
-    return Text(f"✗ {pod.status}", style="bold red")
-
-
-def cni_agent_cell(view: KubeView | None, node: str) -> Text:
-    """The CNI pane's column: the CNI DaemonSet's pod on that node and whether it is ready."""
-    if view is None:
-        return Text("-", style="dim")
-    if not view.reachable or view.pods is None or view.daemonsets is None:
-        return Text("? API not readable", style="yellow")
-    pods = [p for ds in view.cni_daemonsets for p in view.daemonset_pods(ds) if p.node == node]
-    if not pods:
-        return Text("✗ no CNI agent pod", style="bold red")
-    text = Text()
-    for pod in pods:
-        if text:
-            text.append("  ")
-        if pod.running:
-            text.append(f"● {pod.name} ready", style="green")
-        else:
-            text.append(f"✗ {pod.name} {pod.status}, not ready", style="bold red")
-    return text

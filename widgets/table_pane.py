@@ -2,37 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from rich.text import Text
 from textual.widgets import DataTable
 
 from cluster.model import Snapshot
-from cluster.nodes.model import NodeState
 from widgets.base import SnapshotView
 from widgets.filter import FilterableTable
-
-Cell = str | Text
-Row = tuple[str, Sequence[Cell]]  # (row key, cells)
-
-
-def literal(cell: Cell) -> Text:
-    """A cell as the table shows it: a plain string is text, never markup. DataTable parses a
-    str cell as markup, so a file name `x[/]` would raise and `[fd00::10]` would vanish."""
-    return Text(cell, end="") if isinstance(cell, str) else cell
+from widgets.rows.common import Column, Row, literal
+from widgets.rows.common import node_cell as node_cell  # where the fault tests import it from
 
 
 class TablePane(SnapshotView, FilterableTable):
-    """Subclasses name their COLUMNS and turn a snapshot into keyed rows; they do no I/O."""
+    """Subclasses name their COLUMNS and turn a snapshot into keyed rows (a row builder's
+    `rows`, from widgets.rows); they do no I/O."""
 
-    COLUMNS: tuple[tuple[str, str], ...] = ()
+    COLUMNS: tuple[Column, ...] = ()
     _shown: list[Row] | None = None  # the rows on screen; an unchanged refresh redraws nothing
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for key, label in self.COLUMNS:
-            self.add_column(label, key=key)
+        for column in self.COLUMNS:
+            self.add_column(column.label, key=column.key)
 
     def table_rows(self, snapshot: Snapshot) -> Iterable[Row]:
         raise NotImplementedError
@@ -56,9 +48,9 @@ class TablePane(SnapshotView, FilterableTable):
     def _update_cells(self, rows: list[Row], shown: list[Row]) -> None:
         """Rewrites just the cells that changed; the rows, their order and the cursor stay."""
         for (key, cells), (_, before) in zip(rows, shown, strict=True):
-            for (column, _), cell, old in zip(self.COLUMNS, cells, before, strict=False):
+            for column, cell, old in zip(self.COLUMNS, cells, before, strict=False):
                 if cell != old:
-                    self.update_cell(key, column, literal(cell), update_width=True)
+                    self.update_cell(key, column.key, literal(cell), update_width=True)
 
     @property
     def rows_by_key(self) -> set[str]:
@@ -81,14 +73,3 @@ def cursor_row_key(table: DataTable) -> str | None:
         return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
     except Exception:
         return None
-
-
-def node_cell(node: NodeState) -> Cell:
-    """The node's name; on a row drawn from an older read (a newer one is awaited), how long."""
-    if node.slow_for is None:
-        return node.name
-    return Text(f"{node.name} ⌛ {node.slow_for:.0f}s", style="yellow")
-
-
-def unreachable_cell(error: str | None) -> Text:
-    return Text(f"✗ unreachable: {error or 'no answer'}", style="bold red")
