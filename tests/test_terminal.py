@@ -110,7 +110,7 @@ def _state(pid: int) -> str:
 def started(tmux: Tmux) -> list[int]:
     try:
         screen = wait_until(
-            lambda: (s := tmux.screen()).count("● up") == 3 and "leader ★" in s and s,
+            lambda: (s := tmux.screen()).count("● up") == 3 and "★ cp-" in s and s,
             STARTUP_SECONDS,
             "the cockpit showing three healthy members",
         )

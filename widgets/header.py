@@ -18,13 +18,16 @@ def header_text(snapshot: Snapshot | None, name: str) -> Text:
         return text
     etcd = snapshot.etcd
     leader = etcd.leader
-    # Most important first: at 80 columns the end of the line is what gets cut.
+    # Most important first: at 80 columns the end of the line is what gets cut, so the verdict
+    # and who leads come before the quorum arithmetic.
     text.append_text(banner(snapshot))
+    if leader:
+        text.append(f" ★ {leader.name}", style="bold")
+    else:
+        text.append(" ✗ no leader", style="bold red")
     text.append(f" │ voting {len(etcd.voting)} healthy {etcd.healthy_voting} quorum {etcd.quorum} ")
     tolerance_style = "bold red" if etcd.tolerance == 0 else "green"
     text.append(f"tolerance {etcd.tolerance}/{etcd.design_tolerance}", style=tolerance_style)
-    text.append(" leader ")
-    text.append(f"★ {leader.name}" if leader else "✗ none", style="bold" if leader else "bold red")
     return text
 
 
