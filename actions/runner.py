@@ -1,5 +1,5 @@
-"""Runs one action the same way for the UI and the CLI: guard, confirm, lock, audit, execute,
-verify.
+"""Runs one action the same way for the UI and the CLI: a fresh read, guard, confirm, lock,
+audit, execute, verify (`run`; `perform` is all but the read, for a snapshot in hand).
 
 The intent record is written (and fsync'd) before anything is sent; if it cannot be written the
 action is refused, because a mutation nobody can read back afterwards is worse than none. The
@@ -21,7 +21,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actions.audit import (
     ActionLock,
@@ -34,6 +34,9 @@ from actions.audit import (
 from actions.base import Action, ActionContext, Plan, Verdict, VerdictKind
 from cluster.etcd.client import EtcdError
 from cluster.model import Snapshot
+
+if TYPE_CHECKING:
+    from cluster.collect import Collector
 
 OUTCOME_WRITE_ATTEMPTS = 4  # with a short doubling pause: a full disk freed, an NFS hiccup
 
@@ -83,6 +86,27 @@ def refuse(audit: AuditLog, record: dict[str, Any], verdict: Verdict, refused_by
     except AuditWriteError as exc:
         message = f"{message} (the refusal could not be recorded: {exc})"
     return Result(Status.REFUSED, message, verdict)
+
+
+async def run(
+    action: Action,
+    collector: Collector,
+    ctx: ActionContext,
+    audit: AuditLog,
+    *,
+    typed: str | None = None,
+    yes: bool = False,
+    read_only: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Result:
+    """The one way an action runs, in the cockpit and in `kcockpit act` alike: the cluster read
+    anew through `collector`, then `perform`. The guard judges the present: every member's
+    answer of now (or its deadline), never a screen's latest answers, which may be a frozen
+    member's last words. Run it on the collector's loop: the action borrows its connections."""
+    snapshot = await collector.collect(fresh=True)
+    return await perform(
+        action, snapshot, ctx, audit, typed=typed, yes=yes, read_only=read_only, progress=progress
+    )
 
 
 async def perform(

@@ -248,7 +248,7 @@ def run_act(config: Config, args: argparse.Namespace) -> int:
     """Exit 0 verified, 1 failed or not verified, 2 usage, 3 refused by the guard."""
     from actions.audit import AuditLog, state_dir
     from actions.registry import UnknownAction, build_action, context_for
-    from actions.runner import Status, perform
+    from actions.runner import Status, run
     from cluster.collect import Collector
 
     try:
@@ -269,10 +269,9 @@ def run_act(config: Config, args: argparse.Namespace) -> int:
     async def act():
         collector = Collector(config)
         try:
-            snapshot = await collector.collect(fresh=True)  # the guard judges the present
-            return await perform(
+            return await run(
                 action,
-                snapshot,
+                collector,
                 context_for(collector, state_dir()),
                 AuditLog.default(),
                 typed=args.confirm,
