@@ -57,11 +57,12 @@ class FindingsTable(TablePane):
 
     def action_act(self) -> None:
         finding = self.selected
-        if finding is not None and finding.action is None:
+        if finding is None:
+            request_action(self, "", None, "finding")  # says that none is selected
+        elif finding.action is None:
             self.notify(f"{finding.id}: no guarded action; run the command shown", timeout=5)
-            return
-        target = finding.target if finding is not None else None
-        request_action(self, finding.action if finding else "", target, "finding")
+        else:
+            request_action(self, finding.action, finding.target, "finding")
 
 
 class FindingsPane(Vertical):
