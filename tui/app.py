@@ -1,20 +1,20 @@
 """The cockpit App: a header, panes as tabs, refreshed live.
 
-Refreshing runs in a worker on the app's own event loop (the sources are async); a tick that
-comes while the previous collection is still running is skipped, so refreshes never overlap
-and a frozen member can only slow its own row down to the deadline, never the UI. Every
-widget carrying `SnapshotView` is handed each new snapshot.
+The app composes the screen and puts each snapshot on it (`show`, the one way a snapshot
+reaches the screen). What surrounds that lives beside it: when to refresh (tui/refresh.py:
+never two at once, so a frozen member can only slow its own row down to the deadline, never
+the UI), the layout (tui/cockpit.tcss), the garbage collector once the first screen is up
+(tui/startup.py), a hung-up terminal (tui/signals.py), and running an action
+(actions/runner.py `run`, shared with `kcockpit act`). The collection itself runs on the
+collector's own loop (tui/background.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import os
-import signal
-import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.app import App, ComposeResult
@@ -30,6 +30,10 @@ from actions.audit_tail import LastAuditRecord, operating_here
 from cluster.config import Config
 from cluster.model import Severity, Snapshot
 from tui.background import BackgroundLoop
+from tui.refresh import RefreshScheduler
+from tui.signals import exit_on_hang_up
+from tui.startup import GC_YOUNG_THRESHOLD as GC_YOUNG_THRESHOLD  # the name tests know
+from tui.startup import calm_garbage_collector
 from widgets.add_member import AddMemberScreen
 from widgets.base import QuietStatic, SnapshotView
 from widgets.certificates_pane import CertificatesPane
@@ -66,21 +70,6 @@ LATER_PANES: dict[str, tuple[str, Callable[[], Widget]]] = {
 }
 
 
-def calm_garbage_collector() -> None:
-    """A full collection stops the UI for as long as it takes to walk every object: 0.2 s and
-    more with everything imported, felt as a stuck key. What startup made (modules, the widget
-    tree, the first snapshot) lives as long as the app: freeze it out of the walks, and collect
-    the young generation less often (Textual allocates a lot per frame). Once per process;
-    and on again if a quick launch turned it off until now (tui.cli.cockpit_app)."""
-    if not gc.get_freeze_count():
-        gc.freeze()
-        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-    gc.enable()
-
-
-GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections (CPython's default: 700)
-
-
 async def make_collector(config: Config) -> Collector:
     from cluster.collect import Collector  # grpc, asyncssh, kubernetes: on the collector's thread
 
@@ -103,7 +92,6 @@ def cockpit_commands() -> type[Provider]:
     return CockpitCommands
 
 
-HANG_UP_GRACE_SECONDS = 5.0
 CLOSE_SECONDS = 3.0
 
 
@@ -116,23 +104,7 @@ class CockpitScreen(Screen):
 
 class CockpitApp(App[None]):
     TITLE = "kcockpit"
-    CSS = """
-    Screen { layout: vertical; }
-    #panes { height: 1fr; }
-    .section { color: $text-muted; text-style: bold; padding: 0 1; height: 1; }
-    #status-line { height: 1; color: $text-muted; padding: 0 1; }
-    /* A tall terminal (e.g. 200x60) shows more findings and API rows instead of empty space. */
-    Screen.-tall FindingsList { max-height: 30; }
-    Screen.-tall NodesPane KubeNodesTable { max-height: 20; }
-    Screen.-tall NodesPane DaemonSetsTable { max-height: 14; }
-    #etcd-findings { height: auto; }
-    /* A wide one (e.g. 200x60) puts the findings beside the etcd members. */
-    Screen.-wide #panes > ContentSwitcher { height: 1fr; }
-    Screen.-wide #pane-etcd { layout: horizontal; height: 100%; }
-    Screen.-wide #etcd { width: auto; max-width: 70%; max-height: 100%; }
-    Screen.-wide #etcd-findings { width: 1fr; height: 100%; border-left: vkey $accent; }
-    Screen.-wide #findings { max-height: 100%; }
-    """
+    CSS_PATH = Path(__file__).with_name("cockpit.tcss")  # beside this file, for subclasses too
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (180, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
@@ -165,7 +137,7 @@ class CockpitApp(App[None]):
         self.snapshot: Snapshot | None = None
         self.refresh_count = 0
         self.last_result: Result | None = None
-        self._refreshing = False
+        self.scheduler = RefreshScheduler(self._refresh, self.refresh_seconds, self._refresh_failed)
         self._later_panes: asyncio.Future[None] | None = None
         # The widgets a snapshot is shown in, by tab (found once the tab's pane is mounted, not
         # by a query through the whole tree every refresh), and which snapshot each tab shows.
@@ -206,24 +178,11 @@ class CockpitApp(App[None]):
         yield QuietFooter(compact=True)  # more keys fit at 80 columns
 
     def on_mount(self) -> None:
-        # An SSH drop hangs up the terminal: leave cleanly (an action in flight records that
-        # it was interrupted) instead of dying mid-write.
-        loop = asyncio.get_running_loop()
-        for hang_up in (signal.SIGHUP, signal.SIGTERM):
-            loop.add_signal_handler(hang_up, self.hang_up)
+        exit_on_hang_up(self)
         self.query_one(ClusterHeader).show(None, self.config.name)
         self.show_incident()
         self._views[FIRST_PANE] = views_in(self.query_one(f"#{FIRST_PANE}", TabPane))
-        self.set_interval(self.refresh_seconds, self._timed_refresh)
-        self.action_refresh_now()
-
-    def hang_up(self) -> None:
-        """The terminal is gone: exit now; if closing connections hangs, do not outlive it for
-        long (a lab's daemon notices its owner is gone and tears the lab down by itself)."""
-        watchdog = threading.Timer(HANG_UP_GRACE_SECONDS, os._exit, args=(129,))
-        watchdog.daemon = True
-        watchdog.start()
-        self.exit()
+        self.scheduler.start()
 
     @property
     def collector(self) -> Collector:
@@ -232,6 +191,7 @@ class CockpitApp(App[None]):
         return self._collector.result()
 
     async def on_unmount(self) -> None:
+        await self.scheduler.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._close_collector(), CLOSE_SECONDS)
         self.background.stop()
@@ -244,23 +204,19 @@ class CockpitApp(App[None]):
         await self.background.run(collector.close())
 
     def action_refresh_now(self, fresh: bool = False) -> None:
-        """A refresh; `fresh` (the operator's `r`) reads every node and the Kubernetes API
-        anew and waits for them, instead of taking their latest reads."""
-        if not self._refreshing:
-            self._refreshing = True
-            self.run_worker(self._refresh(fresh), group="refresh", exit_on_error=False)
+        """A refresh at once (right after one under way); `fresh` (the operator's `r`) reads
+        every node and the Kubernetes API anew and waits for them, instead of taking their
+        latest reads."""
+        self.scheduler.now(fresh)
 
-    async def _timed_refresh(self) -> None:
-        """The timer's refresh, awaited in the timer's own task: a worker a second cost the UI
-        more than an unchanged refresh does. A tick that finds one under way is skipped."""
-        if not self._refreshing:
-            self._refreshing = True
-            try:
-                await self._refresh()
-            except Exception as exc:  # a defect: said on screen, the next tick tries again
-                self.query_one("#status-line", Static).update(f"refresh failed: {exc!r}")
+    def _refresh_failed(self, exc: Exception) -> None:
+        """A defect in a refresh: said on screen; the next one tries again."""
+        self.query_one("#status-line", Static).update(f"refresh failed: {exc!r}")
 
-    async def _refresh(self, fresh: bool = False) -> None:
+    async def _refresh(self, fresh: bool = False) -> bool:
+        """One refresh, run by the scheduler (never two at once, never in a worker: one a
+        second cost the UI more than an unchanged refresh does). True when an etcd member
+        answered: while none does, the scheduler backs off."""
         try:
             collector = await asyncio.wrap_future(self._collector)
             snapshot = await self.background.run(collector.collect(fresh))
@@ -268,12 +224,11 @@ class CockpitApp(App[None]):
             self.query_one("#status-line", Static).update(f"refresh failed: {exc}")
             calm_garbage_collector()  # no first screen to wait for
             self.call_after_refresh(self.later_panes)
-            return
-        finally:
-            self._refreshing = False
+            return False
         if self._later_panes is not None:
             await self.later_panes()  # a pane half mounted would get rows before its columns
         self.show(snapshot)
+        return any(member.reachable for member in snapshot.etcd.members)
 
     def show(self, snapshot: Snapshot) -> None:
         """Puts a snapshot on screen: the header, the incident bar, the pane on show and the
@@ -444,7 +399,7 @@ class CockpitApp(App[None]):
 
     async def _perform(self, action: Action, typed: str) -> None:
         from actions.registry import context_for
-        from actions.runner import Status, perform
+        from actions.runner import Status, run
 
         status = self.query_one("#status-line", Static)
 
@@ -454,12 +409,12 @@ class CockpitApp(App[None]):
         def progress_from_collector(line: str) -> None:
             self.call_from_thread(progress, line)
 
-        async def guarded() -> Result:
-            # On the collector's loop: the action borrows its open connections.
-            snapshot = await self.collector.collect(fresh=True)  # the guard judges the present
-            return await perform(
+        progress(f"{action.describe()}: re-reading the cluster for the guard")
+        # On the collector's loop: the action borrows its open connections.
+        result = await self.background.run(
+            run(
                 action,
-                snapshot,
+                self.collector,
                 context_for(self.collector, state_dir()),
                 self.audit,
                 typed=typed,
@@ -467,9 +422,7 @@ class CockpitApp(App[None]):
                 read_only=self.read_only,
                 progress=progress_from_collector,
             )
-
-        progress(f"{action.describe()}: re-reading the cluster for the guard")
-        result = await self.background.run(guarded())
+        )
         self.last_result = result
         severity = "information" if result.status is Status.VERIFIED else "error"
         self.notify(
