@@ -326,7 +326,9 @@ class CockpitApp(App[None]):
             keys.append(help_key("everywhere", binding, f"show pane {number}: {title}"))
         palette = Binding("ctrl+p", "command_palette")
         keys.append(help_key("everywhere", palette, "command palette: every pane and action"))
-        keys += [help_key(TABLES_SCOPE, b) for b in FilterableTable.BINDINGS]
+        keys += [
+            help_key(TABLES_SCOPE, b) for b in FilterableTable.BINDINGS if isinstance(b, Binding)
+        ]
         seen = {(k.scope, k.key) for k in keys}
         for pane_id in self.pane_ids:
             scope = f"{panes.get_tab(pane_id).label.plain} pane"
@@ -358,7 +360,13 @@ class CockpitApp(App[None]):
         from actions.registry import build_action
 
         provisioner = self.config.seams.provisioner
-        action = build_action(name, target or "", peer_url=peer_url, provisioner=provisioner)
+        action = build_action(
+            name,
+            target or "",
+            peer_url=peer_url,
+            provisioner=provisioner,
+            thresholds=self.config.thresholds,
+        )
         status = self.query_one("#status-line", Static)
         status.update(f"⏳ {action.describe()}: re-reading the cluster for the guard")
         self.run_worker(self._confirm(action), group="action", exit_on_error=False)
@@ -424,7 +432,7 @@ class CockpitApp(App[None]):
             )
         )
         self.last_result = result
-        severity = "information" if result.status is Status.VERIFIED else "error"
+        severity: SeverityLevel = "information" if result.status is Status.VERIFIED else "error"
         self.notify(
             f"{action.describe()}: {result.status.value}: {result.message}",
             severity=severity,

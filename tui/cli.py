@@ -259,6 +259,7 @@ def run_act(config: Config, args: argparse.Namespace) -> int:
             voting=args.voting,
             file=args.file,
             provisioner=config.seams.provisioner,
+            thresholds=config.thresholds,
         )
     except UnknownAction as exc:
         raise ConfigError(str(exc)) from None
