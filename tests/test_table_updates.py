@@ -22,7 +22,7 @@ from textual.widgets._footer import FooterKey
 
 from cluster.model import EtcdCluster, Snapshot
 from tests.helpers import PROJECT
-from tui.app import GC_YOUNG_THRESHOLD, calm_garbage_collector
+from tui.startup import GC_YOUNG_THRESHOLD, calm_garbage_collector
 from widgets.base import QuietStatic
 from widgets.footer import QuietFooter
 from widgets.rows.common import Column, Row

@@ -32,7 +32,6 @@ from cluster.model import Severity, Snapshot
 from tui.background import BackgroundLoop
 from tui.refresh import RefreshScheduler
 from tui.signals import exit_on_hang_up
-from tui.startup import GC_YOUNG_THRESHOLD as GC_YOUNG_THRESHOLD  # the name tests know
 from tui.startup import calm_garbage_collector
 from widgets.add_member import AddMemberScreen
 from widgets.base import QuietStatic, SnapshotView
