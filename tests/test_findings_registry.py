@@ -45,6 +45,7 @@ from cluster.nodes.model import (
     StaticPod,
 )
 from tests.helpers import PROJECT
+from tests.test_engine_rules import member as engine_member
 from tui.cli import main
 from tui.findings_catalog import catalog_markdown
 
@@ -56,21 +57,8 @@ CALICO = CniFile("10-calico.conflist", "file", is_config=True, types=("calico",)
 
 
 def member(i: int, **changes: object) -> EtcdMember:
-    base = EtcdMember(
-        id=i,
-        name=f"cp-{i}",
-        endpoint=f"https://127.0.0.{10 + i}:2379",
-        peer_urls=(f"https://127.0.0.{10 + i}:2380",),
-        reachable=True,
-        leader_id=1,
-        version="3.5.16",
-        db_size=20_000_000,
-        raft_term=2,
-        raft_index=5000,
-        raft_applied_index=5000,
-        revision=1000,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    """test_engine_rules' member, with a raft log long enough for lag thresholds to matter."""
+    return engine_member(i, **{"raft_index": 5000, "raft_applied_index": 5000, **changes})
 
 
 def node(i: int, **changes: object) -> NodeState:
