@@ -251,28 +251,91 @@ def test_the_intent_record_survives_sigkill_during_execution(
     assert not (tmp_path / "big.db").exists()  # a partial stream is never left under the real name
 
 
-def test_audit_timeline_reads_back_every_attempt(lab: Lab, state: Path) -> None:
+# Runs one action in a process of its own that SIGKILLs itself the moment the intent is on
+# disk: an attempt with no outcome, made at a known point (never a race with the action).
+KILLED_AT_INTENT = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from actions.audit import AuditLog
+from actions.registry import build_action, context_for
+from actions.runner import perform
+from cluster.collect import Collector
+from lab.control import Lab
+
+async def main(root: str, state: str, action: str, target: str) -> None:
+    collector = Collector(Lab(Path(root)).config())
+    snapshot = await collector.collect(fresh=True)
+
+    def progress(line: str) -> None:
+        if line.startswith("intent recorded"):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    audit = AuditLog(Path(state) / "audit.jsonl")
+    ctx = context_for(collector, Path(state))
+    await perform(build_action(action, target), snapshot, ctx, audit, yes=True, progress=progress)
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+def killed_at_intent(lab: Lab, state: Path, action: str, target: str) -> None:
+    process = subprocess.run(
+        [sys.executable, "-c", KILLED_AT_INTENT, str(lab.paths.root), str(state), action, target],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=60,
+    )
+    assert process.returncode == -signal.SIGKILL, process.stderr
+
+
+def timeline_rows(markdown: str) -> list[tuple[str, str, str]]:
+    """(action, target, result) of each row of `kcockpit audit --markdown`'s table."""
+    table = markdown.split("## Equivalent commands")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ")][1:]
+    cells = [[c.strip() for c in row.strip("|").split(" | ")] for row in rows]
+    return [(c[3], c[4], c[5]) for c in cells]
+
+
+def test_audit_timeline_reads_back_every_attempt(lab: Lab, tmp_path: Path) -> None:
+    """Self-contained: one attempt of each kind in a state dir of its own (whatever ran
+    before, in any order), each read back as the row it must be."""
+    state = tmp_path / "state"
+    cluster = healthy_voting(lab, 3)
+    old_leader = cluster["leader"]
+    new_leader = next(m["name"] for m in cluster["members"] if not m["is_leader"])
+    attempts = [  # (act's arguments, its exit code, the start of the row's result)
+        (("move-leader", new_leader, "--yes"), 0, "verified: "),
+        (("member-remove", new_leader, "--confirm", new_leader), 3, "refused: "),
+        (("member-add", "cp-9"), 3, "refused: "),  # no confirmation given
+        (("member-promote", old_leader, "--yes"), 3, "refused: "),  # not a learner
+        (("defragment", old_leader, "--yes"), 0, "verified: "),
+        (("snapshot-save", old_leader, "--yes", "--file", str(tmp_path / "s.db")), 0, "verified: "),
+    ]
+    for args, code, _ in attempts:
+        result = act(lab, state, *args)
+        assert result.returncode == code, (args, result.stdout, result.stderr)
+    killed_at_intent(lab, state, "defragment", old_leader)
+
     result = kcockpit("audit", "--markdown", env={"KCOCKPIT_STATE_DIR": str(state)})
-    assert result.returncode == 0
-    text = result.stdout
-    assert text.startswith("# kcockpit audit: incident timeline")
-    for expected in (
-        "move-leader",
-        "member-remove",
-        "member-add",
-        "member-promote",
-        "defragment",
-        "snapshot-save",
-        "refused: ",
-        "verified: ",
-        "no outcome recorded",
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("# kcockpit audit: incident timeline")
+    rows = timeline_rows(result.stdout)
+    expected = [(args[0], args[1], outcome) for args, _, outcome in attempts]
+    expected.append(("defragment", old_leader, "no outcome recorded (interrupted?)"))
+    assert len(rows) == len(expected), rows
+    for (action, target, outcome), (want_action, want_target, want_outcome) in zip(
+        rows, expected, strict=True
     ):
-        assert expected in text, expected
+        assert (action, target) == (want_action, want_target), rows
+        assert outcome.startswith(want_outcome), (action, outcome)
     records = AuditLog(state / "audit.jsonl").read()
     intents = [r for r in records if r["phase"] == "intent"]
+    assert len(intents) == 4  # move-leader, defragment, snapshot-save, the killed defragment
     assert all(r["operator"]["user"] and r["cluster"] and r["plan"] for r in intents)
     outcomes = [r for r in records if r["phase"] == "outcome"]
-    assert all("duration_s" in r and r["result"]["status"] for r in outcomes)
+    assert len(outcomes) == 3
+    assert all("duration_s" in r and r["result"]["status"] == "verified" for r in outcomes)
 
 
 def test_stop_and_start_static_pods_the_runbook_way(lab: Lab, state: Path) -> None:
