@@ -70,11 +70,18 @@ def confirmation_problem(verdict: Verdict, typed: str | None, yes: bool) -> str 
     return None
 
 
+# etcd's own words when it gave up waiting on raft, not on the request: the change may still
+# be applied after it answered (a leader transfer that "took too long" often completes).
+ETCD_GAVE_UP = ("etcdserver: request timed out", "took too long")
+
+
 def unanswered(exc: BaseException) -> bool:
-    """True when the request went out and no answer came back in time: it may have been
-    applied, so the result is unknown, not failed."""
-    return isinstance(exc, TimeoutError) or (
-        isinstance(exc, EtcdError) and exc.code == "DEADLINE_EXCEEDED"
+    """True when the request went out and no answer came back in time, from the client's
+    deadline or etcd's own: it may have been applied, so the result is unknown, not failed."""
+    if isinstance(exc, TimeoutError):
+        return True
+    return isinstance(exc, EtcdError) and (
+        exc.code == "DEADLINE_EXCEEDED" or any(words in exc.detail for words in ETCD_GAVE_UP)
     )
 
 

@@ -1,8 +1,9 @@
 """The `kcockpit` command line: the cockpit, `report`, and `lab up/down`.
 
 Exit codes: 0 fine; 1 the cluster could not be reached at all (report), a finding at or above
-`report --fail-on`, or a lab problem;
-2 usage or configuration errors. Errors are one clear line on stderr, never a traceback.
+`report --fail-on`, or a lab problem; 2 usage or configuration errors; 3 an action refused;
+143 an action interrupted by SIGTERM/SIGHUP (its outcome recorded as interrupted). Errors are
+one clear line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -242,6 +243,7 @@ def run_report(config: Config, as_json: bool, fail_on: Severity | None = None) -
 
 
 EXIT_REFUSED = 3
+EXIT_INTERRUPTED = 143  # 128 + SIGTERM, as the shell reports a process it terminated
 
 
 def run_act(config: Config, args: argparse.Namespace) -> int:
@@ -268,6 +270,13 @@ def run_act(config: Config, args: argparse.Namespace) -> int:
         print(line, flush=True)
 
     async def act():
+        # SIGTERM / SIGHUP (the operator's session closing) cancel the action, which then
+        # records its outcome as interrupted, instead of dying between intent and outcome.
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, task.cancel)
         collector = Collector(config)
         try:
             return await run(
@@ -283,7 +292,13 @@ def run_act(config: Config, args: argparse.Namespace) -> int:
         finally:
             await collector.close()
 
-    result = asyncio.run(act())
+    try:
+        result = asyncio.run(act())
+    except asyncio.CancelledError:
+        print(
+            f"{action.describe()}: interrupted by a signal; see `kcockpit audit`", file=sys.stderr
+        )
+        return EXIT_INTERRUPTED
     if result.status is Status.REFUSED:
         print(f"refused: {action.describe()}", file=sys.stderr)
         for reason in result.verdict.reasons:
