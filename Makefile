@@ -12,6 +12,7 @@ lab: setup
 
 test: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/mypy tui widgets actions cluster lab
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 setup: $(STAMP)
@@ -29,6 +30,7 @@ $(STAMP): pyproject.toml
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/mypy tui widgets actions cluster lab
 
 # Regenerates screenshots/*.svg on a lab with a real incident (not run in CI).
 screenshots: setup
