@@ -14,7 +14,9 @@ import dataclasses
 import os
 import random
 import signal
+import ssl
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -231,7 +233,9 @@ async def fault_at_intent(
             return
         os.kill(pid, signal.SIGKILL)
         wait_until(lambda: gone(pid), 5, f"{victim}'s etcd gone")
-        time.sleep(0.3)  # its peers' streams see the closed connections (in well under this)
+        wait_until(  # the leader's peer streams saw the closed connections
+            lambda: not peer_active(lab, before, victim), 5, f"the leader sees {victim} gone"
+        )
 
     audit = AuditLog(tmp / "audit.jsonl")
     result = await perform(
@@ -243,6 +247,23 @@ async def fault_at_intent(
     while frozen:
         os.kill(frozen.pop(), signal.SIGCONT)
     return KilledRun(result, timeline(audit.read()), before, await healthy_snapshot(collector))
+
+
+def peer_active(lab: Lab, snapshot: Snapshot, name: str) -> bool:
+    """Whether the leader still counts a stream to member `name` as active, from its own
+    `etcd_network_active_peers` gauge (read over TLS with the cockpit's client certificate)."""
+    leader, member = snapshot.etcd.leader, snapshot.etcd.member(name)
+    assert leader is not None and leader.endpoint and member is not None
+    tls = lab.config().etcd.tls
+    context = ssl.create_default_context(cafile=str(tls.ca))
+    context.load_cert_chain(str(tls.cert), str(tls.key))
+    with urllib.request.urlopen(f"{leader.endpoint}/metrics", context=context, timeout=2) as r:
+        metrics = r.read().decode()
+    remote = f'Remote="{member.id:x}"'
+    return any(
+        line.startswith("etcd_network_active_peers{") and remote in line and not line.endswith(" 0")
+        for line in metrics.splitlines()
+    )
 
 
 @pytest.fixture()

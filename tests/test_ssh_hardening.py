@@ -80,6 +80,11 @@ def ssh_config(path: Path, text: str) -> Path:
     return path
 
 
+# A node config naming neither a known_hosts file nor ssh_config files: the user's own apply
+# (~/.ssh/known_hosts, still checked, and ~/.ssh/config).
+USERS_OWN: dict[str, object] = {"known_hosts": None, "ssh_config": None}
+
+
 def access_for(opened: list[SshNodeAccess], node: NodeConfig, **changes: object) -> SshNodeAccess:
     access = SshNodeAccess(dataclasses.replace(node, **changes))
     opened.append(access)
@@ -254,10 +259,10 @@ async def test_no_known_hosts_in_the_node_config_means_the_users_known_hosts(
     monkeypatch.setenv("HOME", str(tmp_path))
     user_file = tmp_path / ".ssh/known_hosts"
     served = served_key(lab, target)
-    error = await refusal(access_for(opened, node, known_hosts=None, ssh_config=None))
+    error = await refusal(access_for(opened, node, **USERS_OWN))
     assert error.kind is ErrorKind.HOST_KEY_UNKNOWN
     assert f"not in {user_file}" in str(error) and served.get_fingerprint() in str(error)
     known_hosts(user_file, target, served.export_public_key().decode())
-    access = access_for(opened, node, known_hosts=None, ssh_config=None)
+    access = access_for(opened, node, **USERS_OWN)
     result = await access.run(["hostname"])
     assert result.ok and result.stdout.strip() == target.name
