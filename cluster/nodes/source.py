@@ -175,7 +175,7 @@ def public_part(path: str, data: bytes) -> FileRead:
     """What the cockpit keeps of a file it read: kubeconfigs (kubeadm's and a CNI plugin's)
     lose their keys and tokens, PEM files every block but the certificates."""
     name = path.rpartition("/")[2]
-    if name in KUBECONFIGS or "kubeconfig" in name:
+    if name in KUBECONFIGS or ("kubeconfig" in name and not is_cni_config(name)):
         return public_kubeconfig(data)
     if name.endswith(CERTIFICATE_SUFFIXES):
         return public_pem(data)
