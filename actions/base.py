@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from actions.specs import ActionSpec
 from cluster.config import Config, Thresholds
 from cluster.etcd.client import EtcdClient
 from cluster.kube.source import KubeSource
@@ -136,11 +137,10 @@ class ActionContext:
 
 
 class Action(ABC):
-    """One guarded operation on one target."""
+    """One guarded operation on one target; what it is (name, title, key, target kind) is its
+    entry in the one table of actions (actions/specs.py), which the UI reads without it."""
 
-    name: ClassVar[str]
-    title: ClassVar[str]
-    key: ClassVar[str]
+    spec: ClassVar[ActionSpec]
     deadline: ClassVar[float] = 30.0
     verify_timeout: ClassVar[float] = 15.0
 
@@ -150,6 +150,14 @@ class Action(ABC):
 
     def __init__(self, target: str) -> None:
         self.target = target
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
 
     @abstractmethod
     def guard(self, snapshot: Snapshot) -> Verdict:

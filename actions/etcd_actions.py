@@ -14,6 +14,14 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verification
+from actions.specs import (
+    DEFRAGMENT,
+    MEMBER_ADD,
+    MEMBER_PROMOTE,
+    MEMBER_REMOVE,
+    MOVE_LEADER,
+    SNAPSHOT_SAVE,
+)
 from cluster.commands import command_line
 from cluster.etcd.client import EtcdError, SnapshotFile
 from cluster.findings.etcd import caught_up, etcdctl, fragmented
@@ -90,9 +98,7 @@ class EtcdAction(Action):
 
 
 class MoveLeader(EtcdAction):
-    name = "move-leader"
-    title = "Move etcd leadership"
-    key = "l"
+    spec = MOVE_LEADER
 
     def check(self, snapshot: Snapshot, target: EtcdMember) -> Verdict:
         leader = snapshot.etcd.leader
@@ -152,9 +158,7 @@ class MoveLeader(EtcdAction):
 
 
 class MemberRemove(EtcdAction):
-    name = "member-remove"
-    title = "Remove etcd member"
-    key = "x"
+    spec = MEMBER_REMOVE
 
     def check(self, snapshot: Snapshot, target: EtcdMember) -> Verdict:
         cluster = snapshot.etcd
@@ -230,9 +234,7 @@ class MemberAdd(EtcdAction):
     """Adds a member, as a learner unless asked otherwise; where the config brings a node
     provisioner (the lab does, as kubeadm would) it also provisions and starts the node."""
 
-    name = "member-add"
-    title = "Add etcd member"
-    key = "a"
+    spec = MEMBER_ADD
     verify_timeout = 30.0
 
     def __init__(self, target: str, peer_url: str | None = None, voting: bool = False) -> None:
@@ -341,9 +343,7 @@ class MemberAdd(EtcdAction):
 
 
 class MemberPromote(EtcdAction):
-    name = "member-promote"
-    title = "Promote learner"
-    key = "p"
+    spec = MEMBER_PROMOTE
 
     def check(self, snapshot: Snapshot, target: EtcdMember) -> Verdict:
         cluster = snapshot.etcd
@@ -397,9 +397,7 @@ class MemberPromote(EtcdAction):
 
 
 class Defragment(EtcdAction):
-    name = "defragment"
-    title = "Defragment member"
-    key = "d"
+    spec = DEFRAGMENT
     deadline = 90.0
 
     def check(self, snapshot: Snapshot, target: EtcdMember) -> Verdict:
@@ -464,9 +462,7 @@ class SnapshotSave(EtcdAction):
     only good backup there is.
     """
 
-    name = "snapshot-save"
-    title = "Save etcd snapshot"
-    key = "s"
+    spec = SNAPSHOT_SAVE
     deadline = 300.0
 
     def __init__(self, target: str, path: Path | None = None) -> None:

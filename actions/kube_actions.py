@@ -8,6 +8,7 @@ label-selected batch; verify waits for a replacement (another pod UID) that is R
 from __future__ import annotations
 
 from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verification
+from actions.specs import RESTART_DS_POD
 from cluster.findings.kube import kubectl
 from cluster.kube.model import KubePod, KubeView
 from cluster.model import Snapshot
@@ -16,9 +17,7 @@ NAMESPACE = "kube-system"
 
 
 class RestartDaemonSetPod(Action):
-    name = "restart-ds-pod"
-    title = "Restart DaemonSet pod"
-    key = "R"
+    spec = RESTART_DS_POD
     verify_timeout = 30.0
 
     def __init__(self, target: str) -> None:

@@ -14,7 +14,7 @@ from cluster.config import Thresholds
 from cluster.seams import NodeProvisioner
 
 ACTIONS: dict[str, type[Action]] = {
-    cls.name: cls for cls in (*ETCD_ACTIONS, *STATIC_POD_ACTIONS, *KUBE_ACTIONS)
+    cls.spec.name: cls for cls in (*ETCD_ACTIONS, *STATIC_POD_ACTIONS, *KUBE_ACTIONS)
 }
 
 

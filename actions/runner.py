@@ -32,6 +32,7 @@ from actions.audit import (
     timestamp,
 )
 from actions.base import Action, ActionContext, Plan, Verdict, VerdictKind
+from actions.specs import READ_ONLY_REASON
 from cluster.etcd.client import EtcdError
 from cluster.model import Snapshot
 
@@ -130,9 +131,7 @@ async def perform(
     verdict = action.guard(snapshot)
     refused_by = "guard"
     if read_only:
-        verdict = Verdict.refused(
-            "read-only mode: actions are disabled (--read-only, or read_only = true in the config)"
-        )
+        verdict = Verdict.refused(READ_ONLY_REASON)
         refused_by = "read-only mode"
     elif not verdict.is_refused and (problem := confirmation_problem(verdict, typed, yes)):
         verdict = Verdict.refused(problem, *verdict.reasons)

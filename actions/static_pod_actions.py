@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verification
+from actions.specs import START_STATIC_POD, STOP_STATIC_POD
 from cluster.commands import ssh_line
 from cluster.model import EtcdMember, Snapshot
 from cluster.nodes.model import KUBERNETES_DIR, MANIFESTS_DIR, NodeState, StaticPod
@@ -96,9 +97,7 @@ class StaticPodAction(Action):
 
 
 class StopStaticPod(StaticPodAction):
-    name = "stop-static-pod"
-    title = "Stop static pod(s)"
-    key = "S"
+    spec = STOP_STATIC_POD
 
     def guard(self, snapshot: Snapshot) -> Verdict:
         if problem := self.node_problem(snapshot):
@@ -157,9 +156,7 @@ class StopStaticPod(StaticPodAction):
 
 
 class StartStaticPod(StaticPodAction):
-    name = "start-static-pod"
-    title = "Start static pod(s)"
-    key = "T"
+    spec = START_STATIC_POD
 
     def moved_back(self, snapshot: Snapshot) -> tuple[str, str] | None:
         """(where it is now, where it goes back) for exactly what was moved away."""

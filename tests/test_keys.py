@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, TabbedContent
 
 from actions.audit import AuditLog
-from actions.registry import ACTIONS
+from actions.specs import SPECS
 from lab.control import Lab
 from tests.helpers import running_lab
 from tests.test_app_etcd import until
@@ -93,7 +93,7 @@ async def opens(
 
 def read_only_dialog_for(action: str) -> Callable[[Screen], None]:
     def inspect(dialog: Screen) -> None:
-        assert ACTIONS[action].title in str(dialog.query_one("#title").render())
+        assert SPECS[action].title in str(dialog.query_one("#title").render())
         assert dialog.query_one("#confirm").disabled  # read-only
 
     return inspect

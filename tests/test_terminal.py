@@ -130,7 +130,7 @@ def test_help_and_quit_in_a_real_80x24_terminal(tmux: Tmux) -> None:
     help_screen = wait_until(
         lambda: "kcockpit — keys" in (s := tmux.screen()) and s, 10, "the help screen"
     )
-    assert "Move leader here" in help_screen and "Quit" in help_screen
+    assert "Move etcd leadership" in help_screen and "Quit" in help_screen
     tmux("send-keys", "-t", "cockpit", "Escape")
     wait_until(lambda: "kcockpit — keys" not in tmux.screen(), 10, "help closed")
     tmux("send-keys", "-t", "cockpit", "q")

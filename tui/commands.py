@@ -1,4 +1,4 @@
-"""Command palette entries: every pane, and every action on every member of the current snapshot."""
+"""Command palette entries: every pane, and every action on every target of the current snapshot."""
 
 from __future__ import annotations
 
@@ -10,16 +10,15 @@ from textual.content import Content
 from textual.fuzzy import Matcher
 from textual.widgets import TabbedContent
 
-from actions.registry import ACTIONS
+from actions.specs import SPECS, palette_label, targets
 
 if TYPE_CHECKING:
     from tui.app import CockpitApp
 
-MEMBER_ACTIONS = ("move-leader", "member-remove", "member-promote", "defragment", "snapshot-save")
-
 
 class CockpitCommands(Provider):
     def commands(self) -> list[tuple[str, object, str]]:
+        """Every pane, then every action (actions/specs.py) on every target of its kind."""
         app: CockpitApp = self.app  # type: ignore[assignment]
         commands: list[tuple[str, object, str]] = []
         panes = app.query_one("#panes", TabbedContent)
@@ -30,31 +29,11 @@ class CockpitCommands(Provider):
             )
         commands.append(("Refresh now", partial(app.action_refresh_now, True), "key r"))
         commands.append(("Show every key (help)", app.action_help, "key ?"))
-        commands.append(
-            ("Add etcd member (learner)", partial(app.request_action, "member-add", None), "action")
-        )
-        members = app.snapshot.etcd.members if app.snapshot else ()
-        for name in MEMBER_ACTIONS:
-            for member in members:
-                label = f"{ACTIONS[name].title}: {member.display_name}"
-                commands.append((label, partial(app.request_action, name, member.name), "action"))
-        nodes = app.snapshot.nodes if app.snapshot else ()
-        for name in ("stop-static-pod", "start-static-pod"):
-            for node in nodes:
-                for target in (
-                    node.name,
-                    *(f"{node.name}/{p.component}" for p in node.static_pods),
-                ):
-                    label = f"{ACTIONS[name].title}: {target}"
-                    commands.append((label, partial(app.request_action, name, target), "action"))
-        view = app.snapshot.kube if app.snapshot else None
-        for pod in view.pods or () if view else ():
-            if pod.owner_kind == "DaemonSet" and pod.node:
-                target = f"{pod.node}/{pod.owner_name}"
-                label = f"{ACTIONS['restart-ds-pod'].title}: {target}"
-                commands.append(
-                    (label, partial(app.request_action, "restart-ds-pod", target), "action")
-                )
+        for spec in SPECS.values():
+            for target in targets(spec.target, app.snapshot):
+                label = palette_label(spec, target)
+                run = partial(app.request_action, spec.name, target.name)
+                commands.append((label, run, f"action: {spec.confirmation.value}"))
         return commands
 
     async def search(self, query: str) -> Hits:

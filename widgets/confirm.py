@@ -16,10 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from actions.base import Plan, Verdict, VerdictKind
-
-READ_ONLY_REASON = (
-    "read-only mode: actions are disabled (--read-only, or read_only = true in the config)"
-)
+from actions.specs import READ_ONLY_REASON
 
 
 class ConfirmScreen(ModalScreen[str | None]):

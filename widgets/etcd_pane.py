@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from textual.binding import Binding
-
+from actions.specs import SPECS, TargetKind
 from cluster.model import Snapshot
-from widgets.messages import ActionRequested, request_action
+from widgets.messages import ActionRequested, action_bindings, request_action
 from widgets.rows import etcd
 from widgets.rows.common import Row
 from widgets.table_pane import TablePane
@@ -20,14 +19,8 @@ class EtcdPane(TablePane):
     """
 
     COLUMNS = etcd.COLUMNS
-    BINDINGS = [
-        Binding("l", "request('move-leader')", "Move leader here"),
-        Binding("x", "request('member-remove')", "Remove member"),
-        Binding("a", "request('member-add')", "Add member"),
-        Binding("p", "request('member-promote')", "Promote learner"),
-        Binding("d", "request('defragment')", "Defragment"),
-        Binding("s", "request('snapshot-save')", "Snapshot"),
-    ]
+    TARGETS = (TargetKind.MEMBER, TargetKind.NEW_MEMBER)
+    BINDINGS = action_bindings(*TARGETS)
 
     DEFAULT_CSS = """
     EtcdPane { height: auto; max-height: 12; }  /* 7 members + header fit */
@@ -37,7 +30,7 @@ class EtcdPane(TablePane):
         return etcd.rows(snapshot)
 
     def action_request(self, action: str) -> None:
-        if action == "member-add":
+        if SPECS[action].target is TargetKind.NEW_MEMBER:
             self.post_message(ActionRequested(action, None))
         else:
             request_action(self, action, self.selected_name, "member")

@@ -4,10 +4,9 @@
 
 from __future__ import annotations
 
-from textual.binding import Binding
-
+from actions.specs import TargetKind
 from cluster.model import Snapshot
-from widgets.messages import request_action
+from widgets.messages import action_bindings, request_action
 from widgets.rows import static_pods
 from widgets.rows.common import Row
 from widgets.table_pane import TablePane
@@ -17,10 +16,8 @@ class StaticPodsPane(TablePane):
     """S/T ask for stopping/starting the component under the cursor (the app confirms first)."""
 
     COLUMNS = static_pods.COLUMNS
-    BINDINGS = [
-        Binding("S", "request('stop-static-pod')", "Stop static pod"),
-        Binding("T", "request('start-static-pod')", "Start static pod"),
-    ]
+    TARGETS = (TargetKind.NODE_OR_COMPONENT,)
+    BINDINGS = action_bindings(*TARGETS)
 
     def action_request(self, action: str) -> None:
         request_action(self, action, self.selected_pod, "static pod (node/component row)")

@@ -15,6 +15,7 @@ from rich.cells import cell_len
 from textual.widget import Widget
 from textual.widgets import DataTable
 
+from actions.specs import TargetKind
 from cluster.model import Snapshot
 from widgets.base import SnapshotView
 from widgets.filter import FilterableTable
@@ -32,6 +33,8 @@ class TablePane(SnapshotView, FilterableTable):
     pane's width and the rows' widths change (`hidden_columns`)."""
 
     COLUMNS: tuple[Column, ...] = ()
+    # The kinds of target its rows are: the pane binds every action on them (action_bindings).
+    TARGETS: tuple[TargetKind, ...] = ()
     _shown: list[Row] | None = None  # the rows on screen; an unchanged refresh redraws nothing
     _hidden: frozenset[str] = frozenset()  # the keys of the columns left out at this width
 
