@@ -38,14 +38,14 @@ async def refresh_ms(config: Config, runs: int) -> tuple[float, float]:
     source = NodeSource(pool, config.seams.pod_probes)  # the lab kubelet's evidence too
     try:
         started = time.perf_counter()
-        nodes = await source.collect(fresh=True)
+        nodes = await source.read(fresh=True)
         cold = (time.perf_counter() - started) * 1000
         unreachable = [n.error for n in nodes if not n.reachable]
         assert not unreachable, unreachable
         samples = []
         for _ in range(runs):
             started = time.perf_counter()
-            await source.collect(fresh=True)
+            await source.read(fresh=True)
             samples.append((time.perf_counter() - started) * 1000)
         return cold, statistics.median(samples)
     finally:

@@ -28,11 +28,11 @@ async def kcockpit_refresh_ms(config_path: Path, runs: int) -> float:
     source = EtcdSource(client, config.etcd.endpoints)
     try:
         for _ in range(5):
-            await source.collect()  # warm the channels
+            await source.read(fresh=False)  # warm the channels
         samples = []
         for _ in range(runs):
             started = time.perf_counter()
-            cluster = await source.collect()
+            cluster = await source.read(fresh=False)
             samples.append((time.perf_counter() - started) * 1000)
             assert all(m.reachable for m in cluster.members), "lab not healthy"
         return statistics.median(samples)

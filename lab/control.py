@@ -265,7 +265,7 @@ async def wait_healthy(
                 raise LabError(
                     f"the lab daemon exited; its log ({paths.log}) ends with:\n{_tail(paths.log)}"
                 )
-            cluster = await source.collect()
+            cluster = await source.read(fresh=False)
             expected = len(cluster.members) - len(stopped_nodes(spec))
             voting_healthy = cluster.voting and cluster.healthy_voting >= expected
             if voting_healthy and cluster.leader and paths.daemon_pid():
@@ -277,7 +277,7 @@ async def wait_healthy(
             )
             await asyncio.sleep(0.2)
     finally:
-        source.cancel_pending()
+        source.close()
         await client.close()
     raise LabError(f"the lab did not become healthy within {timeout:g} s: {last}")
 

@@ -145,9 +145,9 @@ async def test_configured_endpoints_that_cannot_be_dialled_are_rows_not_a_broken
     client = EtcdClient(config.etcd.tls, config.etcd.timeout)
     source = EtcdSource(client, mixed)
     try:
-        cluster = await source.collect(fresh=True)
+        cluster = await source.read(fresh=True)
     finally:
-        source.cancel_pending()
+        source.close()
         await client.close()
     assert cluster.error is None and cluster.healthy_voting == len(config.etcd.endpoints)
 

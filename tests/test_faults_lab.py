@@ -126,16 +126,16 @@ async def test_frozen_member_list_answerer_the_others_answer_it_next_time(
     client = EtcdClient(config.etcd.tls, config.etcd.timeout)
     source = EtcdSource(client, config.etcd.endpoints)
     try:
-        first = await source.collect()
+        first = await source.read(fresh=False)
         answerer = next(m for m in first.members if m.endpoint == source._member_list_from)
         pid = lab.freeze(answerer.name)
         frozen.append(pid)
         wait_until(lambda: process_state(pid) == "T", 5, f"etcd {pid} stopped")
-        cluster = await source.collect()
+        cluster = await source.read(fresh=False)
         assert cluster.error is None and len(cluster.members) == len(first.members)
         assert source._member_list_from != answerer.endpoint
     finally:
-        source.cancel_pending()
+        source.close()
         await client.close()
 
 
@@ -417,8 +417,8 @@ async def test_many_refreshes_under_random_freezes_leak_nothing(
     rng = random.Random(7)
     client = EtcdClient(config.etcd.tls, FREEZE_DEADLINE)
     source = EtcdSource(client, config.etcd.endpoints, grace=0.02)
-    names = [m.name for m in (await source.collect()).members]
-    await source.collect()
+    names = [m.name for m in (await source.read(fresh=False)).members]
+    await source.read(fresh=False)
     tasks, fds = len(asyncio.all_tasks()), open_fds()
     frozen_name: str | None = None
     seen_frozen = 0
@@ -430,7 +430,7 @@ async def test_many_refreshes_under_random_freezes_leak_nothing(
         elif frozen_name is not None and flagged and rng.random() < 0.5:
             os.kill(frozen.pop(), signal.SIGCONT)
             frozen_name = None
-        cluster = await source.collect()
+        cluster = await source.read(fresh=False)
         assert cluster.error is None and len(cluster.members) == len(names)
         flagged = any(not m.reachable for m in cluster.members)
         seen_frozen += flagged
@@ -438,10 +438,10 @@ async def test_many_refreshes_under_random_freezes_leak_nothing(
         os.kill(frozen.pop(), signal.SIGCONT)
 
     async def all_reachable() -> bool:
-        return all(m.reachable for m in (await source.collect()).members)
+        return all(m.reachable for m in (await source.read(fresh=False)).members)
 
     await eventually(all_reachable, 30, "every member answering again")
-    source.cancel_pending()
+    source.close()
 
     async def tasks_settled() -> bool:
         return len(asyncio.all_tasks()) <= tasks

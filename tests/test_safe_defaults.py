@@ -186,7 +186,7 @@ async def test_private_keys_are_dropped_as_soon_as_the_certificate_is_read(
         os.utime(path, (settled, settled))
     node = NodeConfig(name="local", address="localhost", local=True, root=root)
     source = NodeSource(NodePool(replace(lab.config(), nodes=(node,))))
-    state = (await source.collect())[0]
+    state = (await source.read(fresh=True))[0]
     assert state.reachable, state.error
     kept = repr(state) + repr(source._files["local"]._entries)
     secret = base64.b64encode(key).decode()

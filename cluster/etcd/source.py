@@ -7,9 +7,11 @@ the member's row keeps its previous answer while its call runs on in the backgro
 deadline (the next collection joins that call instead of piling up another). So one frozen member
 never slows the other rows, it is flagged as soon as its deadline passes, and a member that is
 merely slower than the rest is never reported down: only a deadline makes a member unreachable.
-A member never heard from before is waited for up to the deadline.
+A member never heard from before is waited for up to the deadline. Each member's Status calls are
+a `LatestRead` (cluster.sources); only the grace is collective here, because the members are
+sampled as one instant (MemberList's hedging below is its own policy).
 
-A fresh collection (`collect(fresh=True)`: guards, verifications, `act`, `report`) shows no
+A fresh collection (`read(fresh=True)`: guards, verifications, `act`, `report`) shows no
 previous answer: every member's Status is awaited until it answers or its deadline passes, and a
 call joined from an earlier collection only if it started after the fresh one began (an older
 one is left to run out and a new call is made), so a guard never counts a member healthy on
@@ -22,7 +24,6 @@ empty port) is that member's BAD_URL error, and the other rows update as usual.
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import time
 from collections.abc import Iterable
@@ -31,6 +32,7 @@ from dataclasses import replace
 from cluster.etcd.client import EtcdClient, EtcdError, target_of
 from cluster.etcd.proto import etcd_rpc_pb2 as pb
 from cluster.model import EtcdCluster, EtcdMember
+from cluster.sources import LatestRead
 
 NOT_STARTED = "not started: registered, but the member never joined (no name, no client URL)"
 STATUS_GRACE = 0.4  # seconds a silent member may hold a collection once another answered
@@ -41,7 +43,8 @@ Status = pb.StatusResponse | EtcdError
 
 
 class EtcdSource:
-    """Reads the etcd cluster through configured endpoints plus every member's own client URL."""
+    """Reads the etcd cluster through configured endpoints plus every member's own client URL;
+    a `Source` (cluster.sources) of the etcd part."""
 
     def __init__(
         self, client: EtcdClient, endpoints: Iterable[str], grace: float = STATUS_GRACE
@@ -49,12 +52,10 @@ class EtcdSource:
         self.client = client
         self.endpoints = tuple(endpoints)
         self.grace = grace
-        self._in_flight: dict[str, asyncio.Task[Status]] = {}  # endpoint -> Status call
-        self._asked_at: dict[str, float] = {}  # endpoint -> when its in-flight call started
-        self._last: dict[str, Status] = {}  # endpoint -> its latest completed answer
+        self._status: dict[str, LatestRead[Status]] = {}  # endpoint -> its Status calls
         self._member_list_from: str | None = None  # who answered MemberList last time
 
-    async def collect(self, fresh: bool = False) -> EtcdCluster:
+    async def read(self, fresh: bool) -> EtcdCluster:
         """The cluster as the members report it; `fresh`: only answers given during this
         collection (see the module docstring)."""
         endpoints = list(self.endpoints)
@@ -79,7 +80,7 @@ class EtcdSource:
             _merge(member, results.get(_client_url(member) or ""))
             for member in members_answer.members
         )
-        alarms = self._alarms()
+        alarms = _alarms(statuses.values())
         return EtcdCluster(
             members=tuple(sorted(members, key=lambda m: (m.name == "", m.name, m.id))),
             cluster_id=members_answer.header.cluster_id,
@@ -88,21 +89,14 @@ class EtcdSource:
 
     def _status_call(self, endpoint: str, since: float | None = None) -> asyncio.Task[Status]:
         """The member's Status call still running from an earlier collection, or a new one;
-        with `since`, only a call started at or after it is joined. An older call is not
-        cancelled (another collection may be waiting for it): it ends by its deadline."""
-        task = self._in_flight.get(endpoint)
-        stale = since is not None and self._asked_at.get(endpoint, -math.inf) < since
-        if task is None or task.done() or stale:
-            task = asyncio.ensure_future(self._status(endpoint))
-            # An answer that arrives between two collections is the member's latest word too.
-            task.add_done_callback(lambda done: self._remember(endpoint, done))
-            self._in_flight[endpoint] = task
-            self._asked_at[endpoint] = time.monotonic()
-        return task
-
-    def _remember(self, endpoint: str, task: asyncio.Task[Status]) -> None:
-        if not task.cancelled() and self._in_flight.get(endpoint) is task:
-            self._last[endpoint] = task.result()
+        with `since`, only a call started at or after it is joined (see LatestRead.start)."""
+        calls = self._status.get(endpoint)
+        if calls is None:
+            calls = LatestRead(
+                lambda: self.client.status(endpoint), lambda exc: _status_error(endpoint, exc)
+            )
+            self._status[endpoint] = calls
+        return calls.start(since)
 
     async def _answers(
         self, statuses: dict[str, asyncio.Task[Status]], started: float, fresh: bool
@@ -111,7 +105,9 @@ class EtcdSource:
         first answer, then shows its previous answer until its own call ends (deadline).
         `fresh`: every call is awaited, each ends by the client's deadline."""
         unknown = [
-            t for e, t in statuses.items() if not t.done() and (fresh or e not in self._last)
+            t
+            for e, t in statuses.items()
+            if not t.done() and (fresh or self._status[e].value is None)
         ]
         if unknown:
             await asyncio.wait(unknown)  # each call ends by the client's deadline
@@ -121,33 +117,21 @@ class EtcdSource:
         if pending:
             grace = max(self.grace, 2 * (time.monotonic() - started))
             await asyncio.wait(pending, timeout=grace)
-        for endpoint in [e for e in self._in_flight if e not in statuses]:
-            self._in_flight.pop(endpoint).cancel()  # a member no longer listed
-            self._asked_at.pop(endpoint, None)
-            self._last.pop(endpoint, None)
-        # A call another collection has since replaced is still this collection's own answer.
-        return {e: t.result() if t.done() else self._last[e] for e, t in statuses.items()}
+        for endpoint in [e for e in self._status if e not in statuses]:
+            self._status.pop(endpoint).close()  # a member no longer listed
+        answers: dict[str, Status] = {}
+        for endpoint, task in statuses.items():
+            # A call another collection has since replaced is still this collection's own answer.
+            answer = task.result() if task.done() else self._status[endpoint].value
+            assert answer is not None  # a member never heard from was waited for
+            answers[endpoint] = answer
+        return answers
 
-    def answered_now(self) -> list[str]:
-        """Endpoints whose Status call of this collection completed with an answer."""
-        return [
-            e
-            for e, task in self._in_flight.items()
-            if task.done() and isinstance(task.result(), pb.StatusResponse)
-        ]
-
-    def cancel_pending(self) -> None:
+    def close(self) -> None:
         """Stops the calls still running in the background (before closing the client)."""
-        for task in self._in_flight.values():
-            task.cancel()
-        self._in_flight.clear()
-        self._asked_at.clear()
-
-    async def _status(self, endpoint: str) -> Status:
-        try:
-            return await self.client.status(endpoint)
-        except EtcdError as exc:
-            return exc
+        for calls in self._status.values():
+            calls.close()
+        self._status.clear()
 
     async def _first_member_list(
         self, endpoints: list[str]
@@ -188,18 +172,32 @@ class EtcdSource:
                 task.add_done_callback(_consume_outcome)
         return None, "; ".join(errors) or "no endpoints configured"
 
-    def _alarms(self) -> tuple[tuple[int, str], ...]:
-        """(member ID, alarm) as the members that answered just now list them in their Status
-        errors ("memberID:… alarm:NOSPACE"), from their own alarm store. Asking AlarmList
-        instead would cost a raft proposal (an entry in every member's log) per refresh, and
-        get no answer without a leader."""
-        found = {
-            (int(match[1]), match[2])
-            for endpoint in self.answered_now()
-            for error in self._in_flight[endpoint].result().errors  # type: ignore[union-attr]
-            if (match := ALARM_ERROR.search(error))
-        }
-        return tuple(sorted(found))
+
+def _alarms(statuses: Iterable[asyncio.Task[Status]]) -> tuple[tuple[int, str], ...]:
+    """(member ID, alarm) as the members that answered just now list them in their Status
+    errors ("memberID:… alarm:NOSPACE"), from their own alarm store. Asking AlarmList instead
+    would cost a raft proposal (an entry in every member's log) per refresh, and get no answer
+    without a leader."""
+    answered = [
+        status
+        for task in statuses
+        if task.done() and isinstance(status := task.result(), pb.StatusResponse)
+    ]
+    found = {
+        (int(match[1]), match[2])
+        for status in answered
+        for error in status.errors
+        if (match := ALARM_ERROR.search(error))
+    }
+    return tuple(sorted(found))
+
+
+def _status_error(endpoint: str, exc: Exception) -> EtcdError:
+    """A Status call's failure as the member's row shows it: etcd's own error as it is, a
+    defect under gRPC's UNKNOWN code (that member's row, the others go on)."""
+    if isinstance(exc, EtcdError):
+        return exc
+    return EtcdError(endpoint, "UNKNOWN", f"reading the member failed: {exc!r}")
 
 
 def _consume_outcome(task: asyncio.Future) -> None:

@@ -12,6 +12,11 @@ One `collect()` reads, in order: nodes, kube-system pods, kube-system DaemonSets
 `kubernetes` Service's Endpoints and kube-system Warning events. A 403 or other API error on
 one read is recorded and the others go on; a connection-level failure (refused, timeout, x509)
 stops the collection and is reported verbatim with the server's address.
+
+`ApiSource` is the API as a snapshot's part (a `Source`, cluster.sources): read every
+`[kube] interval` seconds, not every refresh (five list calls cost the API server far more than
+etcd's Status), and given a short grace (`KUBE_GRACE`) before its previous view is shown, so a
+slow API server never holds the etcd rows.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,11 +50,13 @@ from cluster.kube.model import (
     KubeReadError,
     KubeView,
 )
+from cluster.sources import LatestRead
 from cluster.untrusted import neutralized
 
 ADMIN_CONF = Path("/etc/kubernetes/admin.conf")
 KUBE_SYSTEM = "kube-system"
 MAX_EVENTS = 20
+KUBE_GRACE = 0.2  # seconds a slow API server may delay a refresh before its last view is used
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 ROLE_LABEL_PREFIX = "node-role.kubernetes.io/"
 T = TypeVar("T")
@@ -332,6 +341,37 @@ class KubeSource:
             reverse=True,
         )
         return tuple(newest[:MAX_EVENTS])
+
+
+class ApiSource:
+    """The API's part of a snapshot, read through `source` (the one actions use too).
+
+    The first read, having no previous view, and a fresh one wait up to a few deadlines (the
+    five calls are made one after the other, each under its own); after that the previous view
+    stands in until the call in flight ends."""
+
+    def __init__(self, source: KubeSource) -> None:
+        self.source = source
+        self._reads = LatestRead(
+            source.collect, self._failed, slow=lambda view, waited: replace(view, slow_for=waited)
+        )
+
+    async def read(self, fresh: bool) -> KubeView | None:
+        config = self.source.config
+        due = time.monotonic() - self._reads.began >= config.interval
+        if due and not fresh:  # a fresh read makes its own
+            self._reads.start()  # joins the read in flight, if any: no pile-up on a slow server
+        return await self._reads.latest(fresh, grace=KUBE_GRACE, patience=3 * config.timeout)
+
+    def _failed(self, exc: Exception) -> KubeView:
+        now = dt.datetime.now(dt.UTC)
+        return KubeView(self.source.server, now, error=f"reading the API failed: {exc!r}")
+
+    def close(self) -> None:
+        """Stops waiting for the read in flight (its thread ends by its request deadlines)
+        and closes the client."""
+        self._reads.close()
+        self.source.close()
 
 
 def api_error_message(exc: ApiException) -> str:

@@ -10,13 +10,14 @@ after the node was unreachable. A node that cannot be reached, or does not finis
 deadline, becomes an unreachable `NodeState` carrying the error. Parsing is memoised on the bytes
 read (YAML and X.509 parsing of unchanged files would otherwise be most of a warm refresh's CPU).
 
-A refresh does not wait for the nodes it already knows (`collect(fresh=False)`): it starts a
-read of every node not being read already and takes each node's latest state. So a slow or
-frozen node never holds the screen (the etcd rows and the other nodes go on updating): it keeps
-its previous state until its read's deadline passes, then shows unreachable; and a refresh costs
-the same for 30 nodes as for 3, each node's data being at most one refresh older than its read.
-Whoever must judge by the present (a guard, a verification, the operator's `r`, a one-shot
-report) asks for `fresh`: every node read anew, and waited for.
+Each node is a `LatestRead` (cluster.sources). A refresh does not wait for the nodes it
+already knows (`read(fresh=False)`): it starts a read of every node not being read already and
+takes each node's latest state. So a slow or frozen node never holds the screen (the etcd rows
+and the other nodes go on updating): it keeps its previous state, marked slow, until its read's
+deadline passes, then shows unreachable; and a refresh costs the same for 30 nodes as for 3,
+each node's data being at most one refresh older than its read. Whoever must judge by the
+present (a guard, a verification, the operator's `r`, a one-shot report) asks for `fresh`:
+every node read anew, and waited for.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from cluster.config import SLOW_ANSWER_SECONDS
 from cluster.nodes.access import (
     MAX_READ_BYTES,
     READABLE_KINDS,
@@ -78,6 +78,7 @@ from cluster.nodes.parse import (
 )
 from cluster.nodes.pool import NodePool
 from cluster.seams import PodProbe, RunningStates, json_items
+from cluster.sources import LatestRead
 from cluster.untrusted import neutralized
 
 KUBECONFIGS = (
@@ -189,7 +190,7 @@ def _message(path: str, error: NodeError) -> str:
 
 class NodeSource:
     """Reads all nodes of a pool, each on its own; remembers per node its latest state and
-    which runtime evidence answers. `close()` stops the reads still running.
+    which runtime evidence answers. A `Source` (cluster.sources) of the nodes' part.
 
     The static pods' evidence comes from the container runtime (crictl), else from the
     `pod_probes` a config's seams add (the lab kubelet's), asked in that order."""
@@ -200,64 +201,55 @@ class NodeSource:
         self._pod_probe: dict[str, PodProbe] = {}
         self._files: dict[str, FileCache] = {}
         self._identities: dict[str, tuple[float, Identity]] = {}  # name -> (asked at, answer)
-        self._reads: dict[str, asyncio.Task[NodeState]] = {}  # name -> its read in flight
-        self._latest: dict[str, NodeState] = {}  # name -> its last completed read
-        self._read_started: dict[str, float] = {}  # name -> when its latest read began
+        self._reads: dict[str, LatestRead[NodeState]] = {}  # name -> its reads
 
-    async def collect(self, fresh: bool = True) -> tuple[NodeState, ...]:
+    async def read(self, fresh: bool) -> tuple[NodeState, ...]:
         """Every node's state, in pool order. `fresh`: every node read from now on, waited for
         (each within its deadline). Otherwise each node's latest state while a new read of it
         runs on: only a node never read before is waited for."""
-        accesses = list(self.pool)
-        if fresh:  # a read already running began before the question: let it end, read again
+        reads = [self._node(access) for access in self.pool]
+        if fresh:  # one read of a node at a time (they share its file cache): let it end
             await self.reads_done()
-        reads = {access.name: self._read(access) for access in accesses}
-        await _settle(read for name, read in reads.items() if fresh or name not in self._latest)
-        return tuple(self._latest_state(access.name) for access in accesses)
+        else:  # the next read of every node not being read already
+            for read in reads:
+                read.start()
+        states = await asyncio.gather(*(read.latest(fresh) for read in reads))
+        return tuple(state for state in states if state is not None)  # None: closed meanwhile
 
     async def reads_done(self) -> None:
         """Until every read under way has ended (each ends by its deadline)."""
-        await _settle(self._reads.values())
+        await asyncio.gather(*(read.settled() for read in self._reads.values()))
 
     @property
     def all_read(self) -> bool:
         """Whether every node has been read once (a refresh then waits for none)."""
-        return all(access.name in self._latest for access in self.pool)
+        return all(self._node(access).value is not None for access in self.pool)
 
-    def _latest_state(self, name: str) -> NodeState:
-        """The node's last read, saying so when a newer one has been awaited for long."""
-        latest = self._latest[name]
-        if name in self._reads:
-            waited = time.monotonic() - self._read_started[name]
-            if waited >= SLOW_ANSWER_SECONDS:
-                return replace(latest, slow_for=waited)
-        return latest
-
-    def _read(self, access: NodeAccess) -> asyncio.Task[NodeState]:
-        """The node's read in flight, or a new one; its state becomes the node's latest."""
+    def _node(self, access: NodeAccess) -> LatestRead[NodeState]:
         read = self._reads.get(access.name)
-        if read is None or read.done():  # done: cancelled before it ever ran
-            read = asyncio.ensure_future(self._read_and_keep(access))
+        if read is None:
+
+            def failed(exc: Exception) -> NodeState:
+                error = f"{access.name}: reading the node failed: {exc!r}"
+                return neutralized(
+                    NodeState(access.name, access.address, reachable=False, error=error)
+                )
+
+            read = LatestRead(
+                lambda: self._read_neutralized(access),
+                failed,
+                slow=lambda state, waited: replace(state, slow_for=waited),
+            )
             self._reads[access.name] = read
-            self._read_started[access.name] = time.monotonic()
         return read
 
-    async def _read_and_keep(self, access: NodeAccess) -> NodeState:
-        try:
-            state = await self.collect_node(access)
-        except Exception as exc:  # a defect, not the node: its row says so, the others go on
-            error = f"{access.name}: reading the node failed: {exc!r}"
-            state = NodeState(access.name, access.address, reachable=False, error=error)
-        finally:
-            del self._reads[access.name]  # before anyone can see this read done
-        state = neutralized(state)  # names, fields and errors from the node are data
-        self._latest[access.name] = state
-        return state
+    async def _read_neutralized(self, access: NodeAccess) -> NodeState:
+        return neutralized(await self.collect_node(access))  # names, fields, errors are data
 
     def close(self) -> None:
         """Stops the reads in flight (before the pool's connections are closed)."""
         for read in self._reads.values():
-            read.cancel()
+            read.close()
 
     async def collect_node(self, access: NodeAccess) -> NodeState:
         deadline = access.timeout * 2  # connect, then a few concurrent rounds of reads
@@ -354,14 +346,6 @@ class NodeSource:
             reasons.append((result.stderr or result.stdout).strip()[:100] or probe.command[0])
         self._pod_probe.pop(node, None)  # a runtime installed later is found next time
         return {"": (None, f"unknown: {reasons[0]}")}
-
-
-async def _settle(reads: Iterable[asyncio.Task[NodeState]]) -> None:
-    """Until every one of `reads` is over (each ends by its own deadline); cancelling the
-    waiter leaves them running."""
-    pending = set(reads)
-    if pending:
-        await asyncio.wait(pending)
 
 
 def _manifests(kubernetes: Listing) -> tuple[bool, list[DirEntry]]:
