@@ -103,9 +103,9 @@ class LatestRead(Generic[T]):
             timeout = patience if fresh or self.value is None else grace
             if timeout is None or timeout > 0:
                 await asyncio.wait({task}, timeout=timeout)
-        return self._shown()
+        return self.shown()
 
-    def _shown(self) -> T | None:
+    def shown(self) -> T | None:
         """The latest value, marked slow when a newer read has been awaited for long."""
         if self.value is None or self._slow is None or not self.in_flight:
             return self.value

@@ -213,7 +213,9 @@ class NodeSource:
         else:  # the next read of every node not being read already
             for read in reads:
                 read.start()
-        states = await asyncio.gather(*(read.latest(fresh) for read in reads))
+        # Only the reads latest() would wait for get a task: a warm refresh of 30 nodes makes none.
+        await asyncio.gather(*(r.latest(fresh) for r in reads if fresh or r.value is None))
+        states = (read.shown() for read in reads)
         return tuple(state for state in states if state is not None)  # None: closed meanwhile
 
     async def reads_done(self) -> None:
