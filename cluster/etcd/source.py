@@ -167,6 +167,8 @@ class EtcdSource:
                 if hedging:
                     ask(endpoints)
         finally:
+            for task in heard:  # answered in the same round as the winner: errors read too
+                _consume_outcome(task)
             for task in set(asked) - heard:  # raced out: cancelled, their outcome consumed
                 task.cancel()
                 task.add_done_callback(_consume_outcome)
