@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from textual.widgets import DataTable, TabbedContent
+from textual.widgets import DataTable, Static, TabbedContent
 
 from actions.audit import readable, timeline_markdown
 from cluster.config import Config, parse_config
@@ -321,6 +321,9 @@ async def test_every_pane_renders_hostile_values_literally(tmp_path: Path) -> No
                 no_control_codes(cell)
             assert any(shown in cell for cell in cells), pane_id
         app.notify(f"notified {value}")
+        status = app.query_one("#status-line", Static)
+        status.update(f"refresh failed: {value}")  # an exception's words can be the cluster's
+        no_control_codes(str(status.content))
         app.request_action("member-remove", snapshot.etcd.members[0].name)
         await pilot.pause()
         screen_text = app.export_screenshot()

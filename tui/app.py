@@ -29,6 +29,7 @@ from actions.audit import AuditLog, state_dir
 from actions.audit_tail import LastAuditRecord, operating_here
 from cluster.config import Config
 from cluster.model import Severity, Snapshot
+from cluster.untrusted import printable
 from tui.background import BackgroundLoop
 from tui.refresh import RefreshScheduler
 from tui.signals import exit_on_hang_up
@@ -157,7 +158,9 @@ class CockpitApp(App[None]):
         """Every notification is literal text: the messages carry member names, targets and
         the cluster's own error words, which must never be read as markup (widgets' notify
         comes here too, asking for markup by default)."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+        super().notify(
+            printable(message), title=title, severity=severity, timeout=timeout, markup=False
+        )
 
     def get_default_screen(self) -> Screen:
         return CockpitScreen(id="_default")

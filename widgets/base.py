@@ -8,6 +8,7 @@ from textual.visual import VisualType
 from textual.widgets import Static
 
 from cluster.model import Snapshot
+from cluster.untrusted import printable
 
 
 class SnapshotView:
@@ -35,5 +36,7 @@ class QuietStatic(Static):
         super().__init__(content, markup=False, **kwargs)
 
     def update(self, content: VisualType = "", *, layout: bool = True) -> None:
+        if isinstance(content, str):  # an exception's words, a name: no control codes either
+            content = printable(content)
         if content != self.content:
             super().update(content, layout=layout)
