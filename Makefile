@@ -16,6 +16,7 @@ test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 setup: $(STAMP)
+	@scripts/install-system-deps.sh
 	@scripts/install-etcd.sh
 	@scripts/install-kubectl.sh
 	@# Byte-compiled as a wheel install would be: the launch should not compile the sources.

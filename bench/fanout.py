@@ -67,8 +67,15 @@ def start_farm(root: Path, lab: LabPaths) -> tuple[subprocess.Popen[bytes], LabP
         if process.poll() is not None or time.monotonic() > deadline:
             raise SystemExit("the SSH farm did not start")
         time.sleep(0.1)
-    for node in farm.load_spec().nodes:
-        socket.create_connection((node.address, node.ssh_port), timeout=5).close()
+    for node in farm.load_spec().nodes:  # each node's sshd listens once the node is shaped
+        while True:
+            try:
+                socket.create_connection((node.address, node.ssh_port), timeout=5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the SSH farm's {node.name} did not listen") from None
+                time.sleep(0.05)
     return process, farm
 
 
@@ -78,7 +85,7 @@ def farm_nodes(farm: LabPaths, lab: LabPaths) -> tuple[NodeConfig, ...]:
             name=node.name,
             address=node.address,
             port=node.ssh_port,
-            user="kcockpit",
+            user="ops",
             identity=lab.cockpit / "id_ed25519",
             known_hosts=farm.cockpit / "known_hosts",
             ssh_config=(),

@@ -7,12 +7,14 @@ DaemonSets, the `kubernetes` Service and its Endpoints, events; label selectors 
 the field selectors kubectl and kcockpit use; server-side Tables for `kubectl get`. No watch,
 no writes other than pod deletion.
 
-TLS is the real thing: the node's own `pki/apiserver.crt` (SANs: its address and names), client
+TLS is the real thing: cp-1's own `pki/apiserver.crt` (SANs: its addresses and names), client
 certificates required and verified against the cluster CA. Authorization is a small fixed
 table by the certificate's organizations (Kubernetes groups): cluster admins may do everything,
 `lab:node-readers` may only read nodes, anyone else is refused with the API's own 403 message.
 
-It listens on the first node's address, port 6443, and can be stopped and started without
+It listens on the lab bridge's address, port 6443 (where a load balancer in front of the
+control plane would answer: kubeadm's controlPlaneEndpoint), publishes cp-1's address as the
+`kubernetes` endpoint, and can be stopped and started without
 stopping the lab: while the marker file `DIR/apiserver.stopped` exists it does not listen
 and drops open connections (tests use it for "API down").
 """
@@ -34,6 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 from lab import pki
 from lab.kubestate import KUBE_SYSTEM, LAB_KUBELET_VERSION, LabKubeState
 from lab.layout import KUBE_API_PORT, LabPaths, LabSpec
+from lab.network import LabNetwork
 
 log = logging.getLogger("kcockpit.lab.apiserver")
 
@@ -48,8 +51,13 @@ def stopped_marker(paths: LabPaths) -> Path:
     return paths.root / "apiserver.stopped"
 
 
+def api_address(spec: LabSpec) -> str:
+    """The control plane endpoint: the lab bridge's address on this machine."""
+    return LabNetwork(spec.subnet).gateway
+
+
 def api_url(spec: LabSpec) -> str:
-    return f"https://{spec.nodes[0].address}:{KUBE_API_PORT}"
+    return f"https://{api_address(spec)}:{KUBE_API_PORT}"
 
 
 def kubeconfig_path(paths: LabPaths, limited: bool = False) -> Path:
@@ -154,7 +162,7 @@ class LabApiServer:
         return context
 
     async def _listen(self) -> None:
-        self.address = self.state.spec.nodes[0].address
+        self.address = api_address(self.state.spec)
         self.server = await asyncio.start_server(
             self._connection, self.address, KUBE_API_PORT, ssl=self._tls(), reuse_address=True
         )
@@ -311,7 +319,7 @@ class LabApiServer:
             "pods": state.kube_system_pods,
             "services": lambda: [state.kubernetes_service()],
             "endpoints": lambda: [
-                state.kubernetes_endpoints([self.address] if self.server else [])
+                state.kubernetes_endpoints([state.spec.nodes[0].address] if self.server else [])
             ],
             "events": lambda: list(state.events),
             "daemonsets": state.daemonset_objects,

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -23,19 +24,27 @@ import asyncssh
 from cluster.config import Config, TlsFiles, load_config_with_table
 from cluster.etcd.client import EtcdClient
 from cluster.etcd.source import EtcdSource
-from lab import pki
-from lab.apiserver import api_url, kubeconfig_path, stopped_marker, write_lab_kubeconfigs
+from lab import network, pki
+from lab.apiserver import (
+    api_address,
+    api_url,
+    kubeconfig_path,
+    stopped_marker,
+    write_lab_kubeconfigs,
+)
 from lab.layout import (
     KUBE_API_PORT,
     MAX_NODES,
     LabError,
+    LabNeedsRoot,
     LabNode,
     LabPaths,
     LabSpec,
-    choose_addresses,
     find_etcd,
 )
 from lab.manifests import render_manifests, write_manifests
+from lab.network import LabNetwork, choose_network
+from lab.node import OPS_USER
 from lab.plugin import plugged
 from lab.scenarios import (
     apply_scenarios,
@@ -67,9 +76,10 @@ def create_lab(paths: LabPaths, node_count: int, scenarios: tuple[str, ...] = ()
     if not 1 <= node_count <= MAX_NODES:
         raise LabError(f"--nodes must be 1 to {MAX_NODES} (got {node_count})")
     find_etcd()
-    addresses = choose_addresses(node_count)
+    net = choose_network()
     spec = LabSpec(
-        nodes=tuple(LabNode(f"cp-{i + 1}", a) for i, a in enumerate(addresses)),
+        nodes=tuple(LabNode(f"cp-{i + 1}", net.address(i)) for i in range(node_count)),
+        subnet=net.subnet,
         scenarios=scenarios,
     )
     check_scenarios(spec)
@@ -77,7 +87,7 @@ def create_lab(paths: LabPaths, node_count: int, scenarios: tuple[str, ...] = ()
     cas = pki.make_cas()
     initial_cluster = ",".join(f"{n.name}={n.peer_url}" for n in spec.nodes)
     for node in spec.nodes:
-        provision_node(paths, cas, node, initial_cluster, "new")
+        provision_node(paths, cas, node, net.gateway, initial_cluster, "new")
     _write_cockpit_credentials(paths, cas, spec)
     apply_scenarios(paths, spec)
     paths.spec.write_text(spec.to_json())
@@ -86,10 +96,16 @@ def create_lab(paths: LabPaths, node_count: int, scenarios: tuple[str, ...] = ()
 
 
 def provision_node(
-    paths: LabPaths, cas: pki.ClusterCAs, node: LabNode, initial_cluster: str, state: str
+    paths: LabPaths,
+    cas: pki.ClusterCAs,
+    node: LabNode,
+    endpoint: str,
+    initial_cluster: str,
+    state: str,
 ) -> None:
-    """One node's filesystem: PKI, static pod manifests, CNI config, an empty etcd data dir."""
-    pki.write_node_pki(paths.kubernetes_dir(node.name), cas, node.name, node.address)
+    """One node's files, with kubeadm's modes: PKI, static pod manifests, CNI config, an empty
+    etcd data dir."""
+    pki.write_node_pki(paths.kubernetes_dir(node.name), cas, node.name, node.address, endpoint)
     write_manifests(paths.manifests(node.name), render_manifests(node, initial_cluster, state))
     write_cni(paths.node_root(node.name), node.address)
     data_dir = paths.node_root(node.name) / "var" / "lib" / "etcd"
@@ -116,6 +132,7 @@ def _write_cockpit_credentials(paths: LabPaths, cas: pki.ClusterCAs, spec: LabSp
     pki.write_pair(cockpit, "etcd-client", pki.issue("kcockpit", issuer=cas.etcd, client=True))
     user_key = asyncssh.generate_private_key("ssh-ed25519", comment="kcockpit-lab")
     user_key.write_private_key(str(cockpit / "id_ed25519"))
+    (cockpit / "id_ed25519").chmod(0o600)
     user_key.write_public_key(str(cockpit / "id_ed25519.pub"))
     (cockpit / "known_hosts").write_text("")
     for node in spec.nodes:
@@ -124,21 +141,49 @@ def _write_cockpit_credentials(paths: LabPaths, cas: pki.ClusterCAs, spec: LabSp
 
 
 def write_host_key(paths: LabPaths, node: LabNode) -> None:
-    """A fresh host key for the node's SSH server, trusted in the cockpit's known_hosts."""
+    """A fresh host key for the node's sshd, trusted in the cockpit's known_hosts."""
     host_key = asyncssh.generate_private_key("ssh-ed25519")
     key_path = paths.host_key(node.name)
     key_path.parent.mkdir(parents=True, exist_ok=True)
     host_key.write_private_key(str(key_path))
+    key_path.chmod(0o600)
     public = host_key.export_public_key("openssh").decode().strip()
     with (paths.cockpit / "known_hosts").open("a") as known_hosts:
-        known_hosts.write(f"[{node.address}]:{node.ssh_port} {public}\n")
+        known_hosts.write(f"{node.address} {public}\n")
+
+
+def ssh_config_path(paths: LabPaths) -> Path:
+    return paths.cockpit / "ssh_config"
+
+
+def write_ssh_config(paths: LabPaths, spec: LabSpec) -> None:
+    """The ssh_config an operator would write for a control plane behind a bastion: cp-1 is
+    the jump host, every other node of the lab's /24 is reached through it, as `ops`, with the
+    lab's key and known_hosts only. kcockpit and the system `ssh -F` read the same file."""
+    jump = spec.nodes[0]
+    cockpit = paths.cockpit
+    prefix = jump.address.rpartition(".")[0]
+    paths_block = (
+        f"    User {OPS_USER}\n"
+        f"    IdentityFile {cockpit / 'id_ed25519'}\n"
+        "    IdentitiesOnly yes\n"
+        "    IdentityAgent none\n"
+        f"    UserKnownHostsFile {cockpit / 'known_hosts'}\n"
+        "    StrictHostKeyChecking yes\n"
+    )
+    ssh_config_path(paths).write_text(
+        "# Written by `kcockpit lab up`: cp-1 is the jump host (ProxyJump) for the others.\n"
+        f"Host {prefix}.* !{jump.address}\n"
+        f"    ProxyJump {OPS_USER}@{jump.address}\n"
+        f"Host {prefix}.*\n" + paths_block
+    )
 
 
 def write_cockpit_config(paths: LabPaths, spec: LabSpec) -> None:
     endpoints = ", ".join(f'"{n.client_url}"' for n in spec.nodes)
     lines = [
         "# Written by `kcockpit lab up`: a cockpit config pointing at this lab.",
-        f'name = "lab-{spec.nodes[0].address.split(".")[2]}"',
+        f'name = "lab-{spec.subnet.split(".")[2]}"',
         "refresh = 1.0",
         "",
         "[etcd]",
@@ -153,17 +198,18 @@ def write_cockpit_config(paths: LabPaths, spec: LabSpec) -> None:
     ]
     if kubeconfig_path(paths).exists():
         lines += ["", "[kube]", 'kubeconfig = "cockpit/kubeconfig"', "timeout = 2.0"]
+    write_ssh_config(paths, spec)
     for node in spec.nodes:
         lines += [
             "",
             "[[nodes]]",
             f'name = "{node.name}"',
             f'address = "{node.address}"',
-            f"port = {node.ssh_port}",
-            'user = "kcockpit"',
+            f'user = "{OPS_USER}"',
+            "sudo = true",
             'identity = "cockpit/id_ed25519"',
             'known_hosts = "cockpit/known_hosts"',
-            "ssh_config = []  # the lab ignores ~/.ssh/config and the agent",
+            'ssh_config = ["cockpit/ssh_config"]  # ProxyJump through cp-1; nothing of ~/.ssh',
             "agent = false",
         ]
     paths.config.write_text("\n".join(lines) + "\n")
@@ -214,15 +260,17 @@ def lab_up(
     `scenarios` are staged when the lab is created (those needing a running cluster once it is
     healthy); members they stop are not waited for.
     """
+    require_root()
     paths = LabPaths(root.resolve())
     running = paths.daemon_pid()
     if running:
         raise LabError(
             f"a lab already runs in {paths.root} (pid {running}); `kcockpit lab down --dir {root}` first"
         )
-    # Held from choosing addresses until the members listen, so two labs started at the same
-    # time (parallel test runs) never pick the same loopback block.
+    # Held from choosing a subnet until the bridge carries it, so two labs started at the same
+    # time (parallel test runs) never pick the same /24.
     with _address_lock():
+        network.sweep(lambda lab_dir: LabPaths(lab_dir).daemon_pid() is not None)
         created = not paths.spec.exists()
         spec = create_lab(paths, nodes, scenarios) if created else paths.load_spec()
         if scenarios and set(scenarios) != set(spec.scenarios):
@@ -238,6 +286,15 @@ def lab_up(
             _terminate(pid)
             raise
     return spec
+
+
+def require_root() -> None:
+    """The lab makes network namespaces, mounts and sshds: it needs root, and says so."""
+    if os.geteuid() != 0:
+        raise LabNeedsRoot(
+            "the lab needs root (network namespaces, mounts, sshd): run `sudo make lab`, "
+            "or `sudo .venv/bin/kcockpit lab`"
+        )
 
 
 @contextlib.contextmanager
@@ -265,10 +322,14 @@ async def wait_healthy(
                 raise LabError(
                     f"the lab daemon exited; its log ({paths.log}) ends with:\n{_tail(paths.log)}"
                 )
+            if not paths.daemon_pid():  # no bridge yet: the nodes' addresses lead off-machine
+                await asyncio.sleep(0.05)
+                continue
             cluster = await source.read(fresh=False)
             expected = len(cluster.members) - len(stopped_nodes(spec))
             voting_healthy = cluster.voting and cluster.healthy_voting >= expected
-            if voting_healthy and cluster.leader and paths.daemon_pid():
+            sshd_up = all(_accepts(n.address, n.ssh_port) for n in spec.nodes)
+            if voting_healthy and cluster.leader and sshd_up and paths.daemon_pid():
                 return
             last = (
                 cluster.error
@@ -280,6 +341,12 @@ async def wait_healthy(
         source.close()
         await client.close()
     raise LabError(f"the lab did not become healthy within {timeout:g} s: {last}")
+
+
+def _accepts(address: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((address, port)) == 0
 
 
 def lab_down(root: Path, timeout: float = DOWN_TIMEOUT) -> None:
@@ -348,16 +415,73 @@ class Lab:
         return plugged(*load_config_with_table(self.paths.config))
 
     def pods(self, node: str) -> list[dict]:
+        """The lab kubelet's view of its pods (pids as seen inside the node)."""
         try:
             return json.loads(self.paths.kubelet_state(node).read_text())["pods"]
         except (FileNotFoundError, json.JSONDecodeError, KeyError):
             return []
 
+    def node_pid(self, node: str) -> int:
+        """The host pid of the node's first process."""
+        try:
+            return int(self.paths.node_pid(node).read_text())
+        except (FileNotFoundError, ValueError):
+            raise LabError(f"{node} is not running") from None
+
+    def processes(self, node: str, name: str) -> list[int]:
+        """Host pids of the node's processes called `name` (those in the node's PID
+        namespace), oldest first."""
+        namespace = os.readlink(f"/proc/{self.node_pid(node)}/ns/pid")
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if (entry / "comm").read_text().strip() != name:
+                    continue
+                if os.readlink(entry / "ns" / "pid") == namespace:
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue  # gone meanwhile
+        return sorted(found)
+
     def etcd_pid(self, node: str) -> int | None:
-        for pod in self.pods(node):
-            if pod["component"] == "etcd" and pod["state"] == "running":
-                return pod["pid"]
-        return None
+        """The host pid of the node's running etcd (for SIGSTOP drills)."""
+        return next(iter(self.processes(node, "etcd")), None)
+
+    def node_exec(
+        self, node: str, argv: list[str], check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs `argv` as root inside the node (its mounts, hostname, network and processes),
+        as an operator at the node's console would."""
+        command = ["nsenter", "-t", str(self.node_pid(node)), "-m", "-u", "-n", "-p", "--"]
+        done = subprocess.run(
+            [*command, *argv], capture_output=True, text=True, check=False, timeout=30
+        )
+        if check and done.returncode != 0:
+            raise LabError(f"{node}: {shlex.join(argv)}: {done.stderr.strip() or done.returncode}")
+        return done
+
+    def freeze_sshd(self, node: str) -> list[int]:
+        """SIGSTOPs the node's sshd and its sessions: a node that accepts and never answers."""
+        pids = self.processes(node, "sshd")
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    def thaw_all(self, pids: list[int]) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    def stop_sshd(self, node: str) -> None:
+        """Kills the node's sshd and every session: links drop, new ones are refused."""
+        for pid in self.processes(node, "sshd"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def start_sshd(self, node: str) -> None:
+        self.node_exec(node, ["/usr/sbin/sshd"])
 
     def stop_node(self, node: str, suffix: str = "20230310") -> Path:
         """`mv manifests manifests-<suffix>`, as runbook §2.1 does."""
@@ -385,9 +509,10 @@ class Lab:
         if any(n.name == name or n.address == address for n in spec.nodes):
             raise LabError(f"the lab already has a node {name} or address {address}")
         cas = pki.load_cas(paths.kubernetes_dir(spec.nodes[0].name))
-        provision_node(paths, cas, node, initial_cluster, "existing")
+        endpoint = LabNetwork(spec.subnet).gateway
+        provision_node(paths, cas, node, endpoint, initial_cluster, "existing")
         write_host_key(paths, node)
-        grown = LabSpec(nodes=(*spec.nodes, node), scenarios=spec.scenarios)
+        grown = LabSpec(nodes=(*spec.nodes, node), subnet=spec.subnet, scenarios=spec.scenarios)
         paths.spec.write_text(grown.to_json())
         write_cockpit_config(paths, grown)
         pid = paths.daemon_pid()
@@ -397,12 +522,12 @@ class Lab:
         return node
 
     def peer_url_for(self, name: str) -> str:
-        """The peer URL a new lab node gets: the next free address of the lab's block."""
+        """The peer URL a new lab node gets: the next free address of the lab's /24."""
         spec = self.spec
-        prefix = spec.nodes[0].address.rpartition(".")[0]
-        used = {int(n.address.rpartition(".")[2]) for n in spec.nodes}
-        host = next(h for h in range(11, 255) if h not in used)
-        return LabNode(name, f"{prefix}.{host}").peer_url
+        net = LabNetwork(spec.subnet)
+        used = {n.address for n in spec.nodes}
+        index = next(i for i in range(MAX_NODES * 4) if net.address(i) not in used)
+        return LabNode(name, net.address(index)).peer_url
 
     @property
     def kubeconfig(self) -> Path:
@@ -424,7 +549,7 @@ class Lab:
 
     def _await_apiserver(self, listening: bool, timeout: float) -> str:
         url = api_url(self.spec)
-        address = (self.spec.nodes[0].address, KUBE_API_PORT)
+        address = (api_address(self.spec), KUBE_API_PORT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with socket.socket() as probe:

@@ -1,73 +1,164 @@
-"""The lab daemon: one background process that hosts every node's kubelet and SSH server,
-and the lab's stand-in Kubernetes API (apiserver.py).
+"""The lab daemon: one background process that owns the lab's network and nodes, and serves the
+lab's stand-in Kubernetes API (apiserver.py) on the bridge's address.
 
-`kcockpit lab up` starts it detached (its own session) and returns; `kcockpit lab down` sends
-it SIGTERM, on which it stops every etcd it runs (SIGCONT first, in case a test froze one) and
-exits. Its etcd children die with it (PDEATHSIG) even if it is SIGKILLed. With --owner PID it
-also stops when that process is gone (the foreground `kcockpit lab`, killed with its terminal),
-and with --remove-dir it then deletes the lab directory it was given.
+`kcockpit lab up` starts it detached (its own session) and returns; `kcockpit lab down` sends it
+SIGTERM, on which it stops every node (each node's first process stops its kubelet, which stops
+etcd, SIGCONT first in case a test froze it), then removes the nodes' namespaces and the bridge.
+Each node's `unshare` dies with the daemon (PDEATHSIG) and takes its node with it, even if the
+daemon is SIGKILLed. With --owner PID it also stops when that process is gone (the foreground
+`kcockpit lab`, killed with its terminal), and with --remove-dir it then deletes the lab
+directory it was given.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import logging
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-import asyncssh
-
+from lab import network
 from lab.apiserver import LabApiServer
-from lab.kubelet import LabKubelet
-from lab.layout import LabPaths, find_etcd
-from lab.sshd import start_sshd
+from lab.layout import LabNode, LabPaths
+from lab.network import LabNetwork
 
 OWNER_POLL_SECONDS = 0.5
+NODE_STOP_SECONDS = 15.0
+PR_SET_PDEATHSIG = 1
 
 
-async def serve(paths: LabPaths, owner: int | None) -> None:
-    etcd = find_etcd()
-    stop = asyncio.Event()
-    servers: list[asyncssh.SSHAcceptor] = []
-    tasks: list[asyncio.Task[None]] = []
-    served: set[str] = set()
+def _die_with_daemon() -> None:
+    """Runs in a node's `unshare` before exec: the daemon's death kills it, and its
+    --kill-child then stops the node."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
-    async def serve_new_nodes() -> None:
-        """Starts the SSH server and kubelet of every node in lab.json not served yet."""
-        for node in paths.load_spec().nodes:
-            if node.name in served:
-                continue
-            served.add(node.name)
-            servers.append(await start_sshd(node, paths))
-            kubelet = LabKubelet(
-                node.name, paths.node_root(node.name), etcd, paths.kubelet_state(node.name)
+
+class Nodes:
+    """The running nodes: each an `unshare` (in the node's network namespace) whose child is
+    the node's first process (lab/node.py)."""
+
+    def __init__(self, paths: LabPaths, net: LabNetwork, sshd_only: bool = False) -> None:
+        self.paths = paths
+        self.net = net
+        self.sshd_only = sshd_only
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start_new(self) -> None:
+        """Starts every node of lab.json not running yet."""
+        for node in self.paths.load_spec().nodes:
+            if node.name not in self.running:
+                self.start(node)
+
+    def start(self, node: LabNode) -> None:
+        namespace = network.add_node(self.net, node.address)
+        self.paths.node_log(node.name).parent.mkdir(parents=True, exist_ok=True)
+        command = [
+            "nsenter", f"--net=/run/netns/{namespace}", "--",
+            "unshare", "--mount", "--uts", "--pid", "--mount-proc", "--propagation=private",
+            "--kill-child=SIGTERM",
+            sys.executable, "-m", "lab.node", str(self.paths.root), node.name,
+        ]  # fmt: skip
+        if self.sshd_only:
+            command.append("--sshd-only")
+        with self.paths.node_log(node.name).open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                preexec_fn=_die_with_daemon,
+                cwd=self.paths.root,
             )
-            tasks.append(asyncio.create_task(kubelet.run(stop)))
-            logging.info("serving node %s (%s)", node.name, node.address)
+        self.running[node.name] = process
+        self.paths.node_pid(node.name).write_text(f"{_first_child(process.pid)}\n")
+        logging.info("node %s (%s) started", node.name, node.address)
 
+    def stop_all(self) -> None:
+        """SIGTERM to each node's first process (it stops its kubelet and etcd), SIGKILL to
+        one that outlives the grace: either way the kernel ends everything in the node."""
+        firsts = {name: _read_pid(self.paths.node_pid(name)) for name in self.running}
+        for first in firsts.values():
+            if first and _exists(first):
+                os.kill(first, signal.SIGTERM)
+        deadline = time.monotonic() + NODE_STOP_SECONDS
+        for name, process in self.running.items():
+            first = firsts[name]
+            while first and _exists(first) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if first and _exists(first):
+                os.kill(first, signal.SIGKILL)
+            process.wait()  # unshare exits with its child
+            self.paths.node_pid(name).unlink(missing_ok=True)
+        for node in self.paths.load_spec().nodes:
+            network.remove_node(self.net, node.address)
+
+
+def _first_child(pid: int) -> int:
+    """The host pid of the node's first process: `unshare`'s only child."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            found = children.read_text().split()
+        except FileNotFoundError:
+            break
+        if found:
+            return int(found[0])
+        time.sleep(0.005)
+    raise RuntimeError(f"unshare {pid} started no node")
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+
+
+async def serve(paths: LabPaths, owner: int | None, sshd_only: bool = False) -> None:
+    spec = paths.load_spec()
+    net = LabNetwork(spec.subnet)
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    network.create_bridge(net, paths.root)
+    nodes = Nodes(paths, net, sshd_only)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     # SIGUSR1: a node was added to lab.json (member add in the lab).
-    loop.add_signal_handler(
-        signal.SIGUSR1, lambda: tasks.append(asyncio.create_task(serve_new_nodes()))
-    )
-    await serve_new_nodes()
-    tasks.append(asyncio.create_task(LabApiServer(paths).run(stop)))
-    if owner:
-        tasks.append(asyncio.create_task(_watch_owner(owner, stop)))
-    paths.pid.write_text(f"{os.getpid()}\n")
-    logging.info("lab daemon %s serving %d nodes", os.getpid(), len(served))
+    loop.add_signal_handler(signal.SIGUSR1, nodes.start_new)
     try:
+        nodes.start_new()
+        if not sshd_only:
+            tasks.append(asyncio.create_task(LabApiServer(paths).run(stop)))
+        if owner:
+            tasks.append(asyncio.create_task(_watch_owner(owner, stop)))
+        paths.pid.write_text(f"{os.getpid()}\n")
+        logging.info("lab daemon %s serving %d nodes", os.getpid(), len(nodes.running))
         await stop.wait()
     finally:
         logging.info("lab daemon stopping")
-        for server in servers:
-            server.close()
+        stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(nodes.stop_all)
+        logging.info("nodes stopped")
+        network.remove_bridge(net)
+        logging.info("network removed")
         paths.pid.unlink(missing_ok=True)
 
 
@@ -87,11 +178,12 @@ def main() -> None:
     parser.add_argument("lab_dir", type=Path)
     parser.add_argument("--owner", type=int, help="stop when this pid is gone")
     parser.add_argument("--remove-dir", action="store_true", help="delete lab_dir on exit")
+    parser.add_argument("--sshd-only", action="store_true", help="nodes run sshd only (a farm)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     paths = LabPaths(args.lab_dir.resolve())
     try:
-        asyncio.run(serve(paths, args.owner))
+        asyncio.run(serve(paths, args.owner, args.sshd_only))
     finally:
         if args.remove_dir:
             shutil.rmtree(paths.root, ignore_errors=True)

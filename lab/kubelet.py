@@ -1,13 +1,15 @@
 """The lab kubelet: follows a node's `manifests/` directory like the real kubelet does.
 
-When `etcd.yaml` is there it runs a real `etcd` process with the flags from that manifest
-(absolute paths mapped into the node root); when the manifest or the whole directory is moved
-away it stops it; when it comes back it starts it again with the same data dir. A process that
-exits on its own is restarted with a growing back-off, like CrashLoopBackOff. The lab has no
-binaries for the other components, so their manifests are read but reported as not run.
+It runs inside its node (lab/node.py), so a manifest is used verbatim: when `etcd.yaml` is there
+it runs the manifest's command (`etcd` from the node's PATH, as a container image provides it)
+with the manifest's flags and paths; when the manifest or the whole directory is moved away it
+stops it; when it comes back it starts it again with the same data dir. A process that exits on
+its own is restarted with a growing back-off, like CrashLoopBackOff. The lab has no binaries for
+the other components yet, so their manifests are read but reported as not run.
 
-Its state is written to `/var/lib/kubelet/lab-pods.json` inside the node root, where the SSH
-side of the lab (and so the cockpit) can read it.
+Its state is written to `/var/lib/kubelet/lab-pods.json`, which the lab's stand-in API server
+reads to publish mirror pods, as a kubelet reports its pods to the API. The cockpit never reads
+it: on a node it finds what runs from the node's sockets and processes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import logging
 import os
 import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,13 +77,11 @@ class PodState:
 class LabKubelet:
     """Runs one node's static pods from its manifests directory."""
 
-    def __init__(self, name: str, node_root: Path, etcd_binary: Path, state_file: Path) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.node_root = node_root
-        self.etcd_binary = etcd_binary
-        self.state_file = state_file
-        self.manifests = node_root / "etc" / "kubernetes" / "manifests"
-        self.log_dir = node_root / "var" / "log" / "pods"
+        self.state_file = Path("/var/lib/kubelet/lab-pods.json")
+        self.manifests = Path("/etc/kubernetes/manifests")
+        self.log_dir = Path("/var/log/pods")
         self.pods: dict[str, PodState] = {}
         self._written = ""
 
@@ -148,21 +149,12 @@ class LabKubelet:
             )
         return wanted
 
-    def _map_paths(self, command: list[str]) -> list[str]:
-        mapped = [str(self.etcd_binary)]
-        for arg in command[1:]:
-            flag, sep, value = arg.partition("=")
-            if sep and value.startswith("/"):
-                arg = f"{flag}={self.node_root}{value}"
-            mapped.append(arg)
-        return mapped
-
     async def _start(self, pod: PodState) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_file = (self.log_dir / f"{pod.component}.log").open("ab")
         try:
             pod.process = await asyncio.create_subprocess_exec(
-                *self._map_paths(pod.command),
+                *pod.command,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=log_file,
@@ -215,6 +207,20 @@ class LabKubelet:
         self._written = text
 
 
+def main() -> None:
+    """`python -m lab.kubelet NODE`, inside the node: runs its static pods until SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(_serve(sys.argv[1]))
+
+
+async def _serve(name: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await LabKubelet(name).run(stop)
+
+
 @functools.lru_cache(maxsize=64)
 def _pod_command(data: bytes) -> tuple[str, tuple[str, ...]]:
     """(pod name, command + args) of a manifest; memoised, as the kubelet looks at the same
@@ -226,3 +232,7 @@ def _pod_command(data: bytes) -> tuple[str, tuple[str, ...]]:
     command = [str(c) for c in container.get("command") or []]
     command += [str(a) for a in container.get("args") or []]
     return str(document["metadata"]["name"]), tuple(command)
+
+
+if __name__ == "__main__":
+    main()

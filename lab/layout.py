@@ -1,9 +1,10 @@
 """Where everything of a lab lives on disk, and its spec (lab.json).
 
-A lab directory holds the spec, one filesystem root per node (`nodes/cp-i/`, with a
-kubeadm-shaped `/etc/kubernetes`, `/etc/cni/net.d`, `/var/lib/etcd`), the cockpit's own client
-credentials (`cockpit/`), SSH host keys kept outside the node roots (`hostkeys/`, so SFTP never
-serves them), the daemon's pid file and log.
+A lab directory holds the spec, one directory per node (`nodes/cp-i/`, holding the node's own
+kubeadm-shaped `/etc/kubernetes`, `/etc/cni/net.d`, `/var/lib/etcd`, bind-mounted into the
+node, so the runbooks' moves work from this machine too), the cockpit's own client credentials
+and SSH setup (`cockpit/`), the nodes' SSH host keys (`hostkeys/`, outside what a node
+mounts), per-node drills and pid files (`drills/`, `run/`), the daemon's pid file and log.
 """
 
 from __future__ import annotations
@@ -11,20 +12,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
-SSH_PORT = 2222
-KUBE_API_PORT = 6443  # the lab's stand-in API server, on the first node's address
+SSH_PORT = 22  # every node has its own address: the standard ports, as on a real node
+KUBE_API_PORT = 6443  # the lab's stand-in API server, on the bridge's address (a load balancer's)
 MAX_NODES = 7
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class LabError(Exception):
     """A lab problem with a message meant for the operator."""
+
+
+class LabNeedsRoot(LabError):
+    """Run as a user who cannot make namespaces: a usage error, not a broken lab."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class LabNode:
 @dataclass(frozen=True)
 class LabSpec:
     nodes: tuple[LabNode, ...]
+    subnet: str  # the lab's /24 (lab/network.py); the bridge is its .1
     scenarios: tuple[str, ...] = field(default=())
 
     def node(self, name: str) -> LabNode:
@@ -61,6 +66,7 @@ class LabSpec:
         raw = json.loads(text)
         return cls(
             nodes=tuple(LabNode(**n) for n in raw["nodes"]),
+            subnet=str(raw["subnet"]),
             scenarios=tuple(raw.get("scenarios", ())),
         )
 
@@ -100,6 +106,22 @@ class LabPaths:
 
     def host_key(self, name: str) -> Path:
         return self.root / "hostkeys" / name
+
+    def layers(self, name: str) -> Path:
+        """Where the node mounts the tmpfs holding its /etc and /var overlays' upper layers
+        (empty seen from this machine: the mount is the node's own)."""
+        return self.root / "layers" / name
+
+    def node_pid(self, name: str) -> Path:
+        """The host pid of the node's first process (its init): `nsenter -t PID` enters it."""
+        return self.root / "run" / f"{name}.pid"
+
+    def node_log(self, name: str) -> Path:
+        return self.root / "run" / f"{name}.log"
+
+    def drill(self, name: str) -> Path:
+        """A drill the node stages for real when it starts (lab/node.py), e.g. a skewed clock."""
+        return self.root / "drills" / f"{name}.json"
 
     def kubelet_state(self, name: str) -> Path:
         return self.node_root(name) / "var" / "lib" / "kubelet" / "lab-pods.json"
@@ -146,26 +168,3 @@ def find_etcd() -> Path:
 def etcdctl_for(etcd: Path) -> Path | None:
     sibling = etcd.with_name("etcdctl")
     return sibling if sibling.exists() else (Path(p) if (p := shutil.which("etcdctl")) else None)
-
-
-def choose_addresses(count: int) -> list[str]:
-    """Loopback addresses 127.0.X.11.. for the nodes, the first block whose ports are free.
-
-    Each node gets its own address so every member listens on the standard ports, as on a real
-    control plane; a second lab on the same machine simply takes the next block.
-    """
-    for block in range(0, 250):
-        addresses = [f"127.0.{block}.{11 + i}" for i in range(count)]
-        if all(_ports_free(a) for a in addresses):
-            return addresses
-    raise LabError("no free loopback block for the lab (127.0.0-249.11+ all busy)")
-
-
-def _ports_free(address: str) -> bool:
-    for port in (ETCD_CLIENT_PORT, ETCD_PEER_PORT, SSH_PORT, KUBE_API_PORT):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((address, port))
-            except OSError:
-                return False
-    return True

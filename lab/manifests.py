@@ -30,7 +30,8 @@ def etcd_command(node: LabNode, initial_cluster: str, state: str = "new") -> lis
         f"--initial-cluster-state={state}",
         "--initial-cluster-token=kcockpit-lab",
         f"--key-file={pki}/server.key",
-        f"--listen-client-urls={node.client_url}",
+        f"--listen-client-urls=https://127.0.0.1:2379,{node.client_url}",
+        "--listen-metrics-urls=http://127.0.0.1:2381",
         f"--listen-peer-urls={node.peer_url}",
         f"--name={node.name}",
         f"--peer-cert-file={pki}/peer.crt",
@@ -134,6 +135,10 @@ def render_manifests(node: LabNode, initial_cluster: str, state: str = "new") ->
 
 
 def write_manifests(directory: Path, manifests: dict[str, dict]) -> None:
+    """The manifests as kubeadm writes them: root's alone (0600 in a 0700 directory)."""
     directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
     for filename, document in manifests.items():
-        (directory / filename).write_text(yaml.safe_dump(document, sort_keys=False))
+        path = directory / filename
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        path.chmod(0o600)

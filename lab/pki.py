@@ -154,8 +154,12 @@ def load_cas(kubernetes_dir: Path) -> ClusterCAs:
     )
 
 
-def write_node_pki(kubernetes_dir: Path, cas: ClusterCAs, hostname: str, address: str) -> None:
-    """Writes /etc/kubernetes/pki and the kubeconfigs of one control-plane node."""
+def write_node_pki(
+    kubernetes_dir: Path, cas: ClusterCAs, hostname: str, address: str, endpoint: str
+) -> None:
+    """Writes /etc/kubernetes/pki and the kubeconfigs of one control-plane node. `endpoint` is
+    the control plane's address (kubeadm's controlPlaneEndpoint, the lab's bridge): the API
+    server's certificate names it and the kubeconfigs talk to it."""
     pki = kubernetes_dir / "pki"
     write_pair(pki, "ca", cas.kubernetes)
     write_pair(pki / "etcd", "ca", cas.etcd)
@@ -168,6 +172,7 @@ def write_node_pki(kubernetes_dir: Path, cas: ClusterCAs, hostname: str, address
         "kubernetes.default.svc.cluster.local",
         SERVICE_IP,
         address,
+        endpoint,
     )
     etcd_sans = (hostname, "localhost", address, "127.0.0.1", "::1")
     k8s, etcd = cas.kubernetes, cas.etcd
@@ -205,7 +210,7 @@ def write_node_pki(kubernetes_dir: Path, cas: ClusterCAs, hostname: str, address
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    server = f"https://{address}:6443"
+    server = f"https://{endpoint}:6443"
     kubeconfigs = {
         "admin.conf": ("kubernetes-admin", ("kubeadm:cluster-admins",)),
         "super-admin.conf": ("kubernetes-super-admin", ("system:masters",)),

@@ -25,7 +25,6 @@ from cluster.etcd.client import EtcdClient
 from cluster.nodes.parse import describe_certificate
 from lab import pki, running_scenarios
 from lab.layout import LabError, LabPaths, LabSpec
-from lab.sshd import drill_file
 
 MOVED_SUFFIX = "20230310"  # the runbook's date, so the restore commands read like the runbook
 CILIUM_CONFLIST = {
@@ -184,14 +183,15 @@ def _bad_files(paths: LabPaths, spec: LabSpec) -> None:
     (paths.manifests(node) / "kube-vip.yaml").write_text("apiVersion: v1\nkind: Pod\nspec: [\n")
 
 
-def _drill(**shifts: float) -> Callable[[LabPaths, LabSpec], None]:
-    """A simulated incident: the last node's SSH answers (`date`, `df`) are shifted, its files
-    and clock are not (the lab has no kernel of its own per node to skew or fill)."""
+def _drill(**staged: float) -> Callable[[LabPaths, LabSpec], None]:
+    """An incident the last node stages for real when it starts (lab/node.py): its clock set
+    off, its etcd disk filled, or its etcd port taken by another process."""
 
     def apply(paths: LabPaths, spec: LabSpec) -> None:
-        drill = drill_file(paths, _last(spec))
+        drill = paths.drill(_last(spec))
         drill.parent.mkdir(parents=True, exist_ok=True)
-        drill.write_text(json.dumps(shifts))
+        earlier = json.loads(drill.read_text()) if drill.exists() else {}
+        drill.write_text(json.dumps({**earlier, **staged}))  # drills combine on one node
 
     return apply
 
@@ -281,18 +281,21 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "clock-skew",
-            "SIMULATED: the last node's `date` answers 45 s ahead (its clock is not changed)",
+            "the last node's clock runs 45 s ahead (libfaketime in every process it starts)",
             _drill(clock_offset=45.0),
         ),
         Scenario(
             "port-conflict",
-            "SIMULATED: the last node's `ss` shows docker-proxy holding 6443 (a hostPort mapping)",
-            _drill(port_conflict=6443),
+            "a process holds the last node's etcd peer port 2380 before etcd starts: "
+            "etcd fails with 'address already in use'",
+            _drill(hold_port=2380),
+            min_nodes=3,
+            stops=lambda spec: (_last(spec),),
         ),
         Scenario(
             "disk-pressure",
-            "SIMULATED: the last node's `df` answers 97 % full (no disk is filled)",
-            _drill(disk_percent=97.0),
+            "the last node's /var/lib/etcd is a 1 GiB filesystem filled to 97 % with ballast",
+            _drill(etcd_disk_mb=1024, fill_percent=97.0),
         ),
     )
 }

@@ -94,14 +94,14 @@ def running_lab(root: Path, nodes: int = 3, scenarios: tuple[str, ...] = ()) -> 
         lab_down(root)
 
 
-def set_drill(lab: Any, node: str, drill: dict[str, float] | None) -> None:
-    """Shifts what a lab node's SSH server answers (see lab.sshd.drill_file); None
-    takes the drill back."""
-    from lab.sshd import drill_file
-
-    path = drill_file(lab.paths, node)
-    if drill is None:
-        path.unlink(missing_ok=True)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(drill))
+def break_ssh(lab: Any, node: str, how: str) -> Callable[[], None]:
+    """A real SSH fault on a lab node; returns what puts it back. "slow": its sshd and every
+    session are SIGSTOPped (it accepts, then never answers); "down": they are killed (links
+    drop, new ones are refused)."""
+    if how == "slow":
+        frozen = lab.freeze_sshd(node)
+        return lambda: lab.thaw_all(frozen)
+    if how == "down":
+        lab.stop_sshd(node)
+        return lambda: lab.start_sshd(node)
+    raise ValueError(how)

@@ -17,7 +17,7 @@ import signal
 import ssl
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ from cluster.etcd.source import EtcdSource
 from cluster.model import Snapshot
 from cluster.nodes.model import NodeState
 from lab.control import Lab
-from tests.helpers import eventually, set_drill, wait_until
+from tests.helpers import break_ssh, eventually, wait_until
 from tests.test_app_etcd import row_texts, until
 from tui.app import CockpitApp
 from widgets.etcd_pane import EtcdPane
@@ -316,8 +316,7 @@ async def test_slow_and_dropped_ssh_nodes_leave_the_others_current(
     try:
         snapshot = await collector.collect()
         assert all(n.reachable for n in snapshot.nodes)
-        set_drill(lab, slow, {"answer_delay": 3 * nodes[1].timeout})
-        set_drill(lab, dropped, {"drop_connection": 1})
+        undo = [break_ssh(lab, slow, "slow"), break_ssh(lab, dropped, "down")]
         marker.write_text('{"cniVersion": "1.0.0", "name": "fault", "plugins": [{"type": "x"}]}')
         # The slow node's read now under way can only end unreachable (past its deadline):
         # a refresh that still shows it reachable did not wait for it.
@@ -336,8 +335,8 @@ async def test_slow_and_dropped_ssh_nodes_leave_the_others_current(
         assert states[fresh].reachable and states[fresh].static_pods
         assert states[slow].error and states[dropped].error
     finally:
-        set_drill(lab, slow, None)
-        set_drill(lab, dropped, None)
+        for put_back in undo:
+            put_back()
         marker.unlink(missing_ok=True)
     try:
 
@@ -355,10 +354,11 @@ async def test_a_slow_node_keeps_its_rows_and_says_how_long_it_has_been_awaited(
     """Slower than a refresh but within its deadline: its previous read stays on screen,
     marked, while the other nodes are read as usual; once it answers the mark is gone."""
     slow = config.nodes[1].name
-    collector = Collector(config)  # node timeout 3 s: a 2 s answer is within the deadline
+    collector = Collector(config)  # node timeout 3 s: thawed once marked, within the deadline
+    undo = None
     try:
         await collector.collect()
-        set_drill(lab, slow, {"answer_delay": 2.0})
+        undo = break_ssh(lab, slow, "slow")
 
         async def marked() -> NodeState | None:
             state = {n.name: n for n in (await collector.collect()).nodes}[slow]
@@ -367,7 +367,8 @@ async def test_a_slow_node_keeps_its_rows_and_says_how_long_it_has_been_awaited(
         state = await eventually(marked, 10, f"{slow} marked slow")
         assert state.reachable and state.slow_for >= SLOW_ANSWER_SECONDS
         assert node_cell(state) == Text(f"{slow} ⌛ {state.slow_for:.0f}s", style="yellow")
-        set_drill(lab, slow, None)
+        undo()
+        undo = None
 
         async def current() -> bool:
             state = {n.name: n for n in (await collector.collect()).nodes}[slow]
@@ -375,7 +376,8 @@ async def test_a_slow_node_keeps_its_rows_and_says_how_long_it_has_been_awaited(
 
         await eventually(current, 10, f"{slow} current again")
     finally:
-        set_drill(lab, slow, None)
+        if undo:
+            undo()
         await collector.close()
 
 
@@ -460,18 +462,18 @@ async def test_many_refreshes_under_random_node_faults_leak_nothing(
     lab: Lab, config: Config
 ) -> None:
     """The nodes' side of the same: every refresh starts reads that run on behind it, while
-    seeded drills make a node answer too late or drop its connection, each held until a
-    refresh flagged it. No exception, every node back again, and no task or file descriptor
+    seeded faults freeze a node's sshd or kill it, each held until a refresh flagged it. No exception, every node back again, and no task or file descriptor
     left behind (a node whose connection dropped reconnects on the same slot)."""
     rng = random.Random(11)
     nodes = tuple(dataclasses.replace(n, timeout=NODE_CHURN_TIMEOUT) for n in config.nodes)
     collector = Collector(dataclasses.replace(config, nodes=nodes, kube=None))
     names = [n.name for n in nodes]
-    drills = ({"answer_delay": 3 * NODE_CHURN_TIMEOUT}, {"drop_connection": 1})
+    faults = ("slow", "down")
     await collector.collect(fresh=True)
     await collector.node_source.reads_done()
     tasks, fds = len(asyncio.all_tasks()), open_fds()
     drilled: str | None = None
+    undo: Callable[[], None] | None = None
     seen = 0
     deadline = time.monotonic() + 60
     try:
@@ -479,16 +481,16 @@ async def test_many_refreshes_under_random_node_faults_leak_nothing(
             assert time.monotonic() < deadline, f"{seen} of {NODE_DRILLS} node faults flagged"
             if drilled is None and rng.random() < 0.05:
                 drilled = rng.choice(names)
-                set_drill(lab, drilled, rng.choice(drills))
+                undo = break_ssh(lab, drilled, rng.choice(faults))
             snapshot = await collector.collect()
             assert [n.name for n in snapshot.nodes] == names
             down = {n.name for n in snapshot.nodes if not n.reachable}
-            if drilled is not None and drilled in down and rng.random() < 0.3:
-                set_drill(lab, drilled, None)
-                drilled, seen = None, seen + 1
+            if drilled is not None and undo and drilled in down and rng.random() < 0.3:
+                undo()
+                drilled, undo, seen = None, None, seen + 1
     finally:
-        for name in names:
-            set_drill(lab, name, None)
+        if undo:
+            undo()
 
     async def all_reachable() -> bool:
         return all(n.reachable for n in (await collector.collect(fresh=True)).nodes)

@@ -6,7 +6,6 @@ The clean-lab test runs first (module order) so it sees the lab before anything 
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import subprocess
 import time
@@ -22,7 +21,6 @@ from cluster.model import Severity, Snapshot
 from lab.control import Lab
 from lab.layout import find_etcd
 from lab.running_scenarios import add_unstarted_member, fragment_one_member
-from lab.sshd import drill_file
 from tests.helpers import eventually, kcockpit, wait_until
 from tests.test_app_etcd import until
 from tui.app import CockpitApp
@@ -113,28 +111,6 @@ async def test_alarm_is_critical_and_fails_the_report(collector: Collector) -> N
 
 async def _without(collector: Collector, finding_id: str) -> bool:
     return finding_id not in ids(await collector.collect())
-
-
-async def test_simulated_clock_skew_disk_pressure_and_port_conflict(
-    lab: Lab, collector: Collector
-) -> None:
-    node = lab.spec.nodes[-1].name
-    drill = drill_file(lab.paths, node)
-    drill.parent.mkdir(parents=True, exist_ok=True)
-    drill.write_text(
-        json.dumps({"clock_offset": 45.0, "disk_percent": 97.0, "port_conflict": 6443})
-    )
-    try:
-        drilled = {"node.clock-skew", "node.disk-pressure", "static-pod.port-conflict"}
-        snapshot = await showing(collector, drilled)
-        by_id = {f.id: f for f in snapshot.findings if f.subject == node}
-        assert by_id["node.clock-skew"].severity == Severity.ERROR  # > 30 s
-        assert by_id["node.disk-pressure"].severity == Severity.ERROR  # > 95 %
-        assert "simulated" in by_id["node.disk-pressure"].evidence
-        assert "docker-proxy" in by_id["static-pod.port-conflict"].summary
-    finally:
-        drill.unlink()
-    await eventually(lambda: _without(collector, "node.disk-pressure"), 20, "the drill over")
 
 
 async def test_db_divergence_after_defragmenting_one_member_is_fragmentation(

@@ -21,7 +21,7 @@ from cluster.nodes.source import TREES, NodeSource
 from cluster.nodes.ssh import SshNodeAccess
 from cluster.nodes.survey import new_nonce, parse, script
 from lab.control import Lab
-from tests.helpers import set_drill
+from tests.helpers import break_ssh
 
 PIPE = "/etc/kubernetes/manifests/pipe.yaml"
 PIPE_LINK = "/etc/kubernetes/pki/pipe.crt"
@@ -122,9 +122,22 @@ async def ssh_access(lab: Lab) -> AsyncIterator[NodeAccess]:
         await pool.close()
 
 
+@pytest.fixture
+async def user_access(lab: Lab) -> AsyncIterator[NodeAccess]:
+    """The first node read as the SSH user (`sudo = false`), as its SFTP server reads."""
+    config = lab.config()
+    nodes = tuple(dataclasses.replace(node, sudo=False) for node in config.nodes)
+    pool = NodePool(dataclasses.replace(config, nodes=nodes))
+    try:
+        yield await pool.get(lab.spec.nodes[0].name)
+    finally:
+        await pool.close()
+
+
 async def test_one_exchange_over_ssh_answers_like_the_calls_one_by_one(
-    ssh_access: NodeAccess,
+    user_access: NodeAccess,
 ) -> None:
+    ssh_access = user_access  # SFTP reads as the user: root's shell would see more
     assert isinstance(ssh_access, SshNodeAccess)
     reads = ("/etc/kubernetes/admin.conf", "/etc/kubernetes/pki/ca.crt", "/etc/nothing")
     survey = Survey(TREES, (("hostname",), ("ss", "-Hltnp"), ("crictl", "ps")), reads)
@@ -133,6 +146,8 @@ async def test_one_exchange_over_ssh_answers_like_the_calls_one_by_one(
 
     assert listing_facts(exchanged) == listing_facts(one_by_one)
     assert file_facts(exchanged) == file_facts(one_by_one)
+    denied = {tree: getattr(listing, "denied", ()) for tree, listing in exchanged.trees.items()}
+    assert denied == {t: getattr(v, "denied", ()) for t, v in one_by_one.trees.items()}
     assert file_facts(exchanged)["/etc/nothing"] is ErrorKind.NOT_FOUND
     for command, result in one_by_one.commands.items():  # the shell drops stderr's last newline
         assert exchanged.commands[command] == dataclasses.replace(
@@ -143,20 +158,22 @@ async def test_one_exchange_over_ssh_answers_like_the_calls_one_by_one(
 
 
 async def test_a_node_without_a_usable_shell_is_surveyed_call_by_call(lab: Lab) -> None:
+    """The operator's login shell is nologin (an SFTP-only account): the survey's shell is
+    refused, and what SFTP can read as that user is still read, call by call."""
     node = lab.spec.nodes[1].name
-    set_drill(lab, node, {"no_shell": 1})
+    lab.node_exec(node, ["usermod", "-s", "/usr/sbin/nologin", "ops"])
     config = lab.config()
     pool = NodePool(config)
     try:
         source = NodeSource(pool, config.seams.pod_probes)
         state = await source.collect_node(pool.access(node))
         assert state.reachable, state.error
-        assert {p.component for p in state.static_pods if p.state == "present"} >= {"etcd"}
-        assert any(c.name == "pki/ca.crt" for c in state.certificates)
-        assert state.cni.files and state.clock_offset is not None
+        assert any(c.name == "pki/ca.crt" and c.error is None for c in state.certificates)
+        assert state.cni.files  # /etc/cni/net.d is readable by anyone
+        assert state.clock_offset is None  # no command runs without a shell
         assert pool.access(node)._shell_refused  # the fallback answered, not the shell
     finally:
-        set_drill(lab, node, None)
+        lab.node_exec(node, ["usermod", "-s", "/bin/sh", "ops"])
         await pool.close()
 
 
@@ -164,13 +181,14 @@ async def test_a_shell_lost_mid_answer_is_replaced_on_the_next_survey(
     ssh_access: NodeAccess, lab: Lab
 ) -> None:
     survey = Survey(TREES[:1])
-    set_drill(lab, ssh_access.name, {"answer_delay": 2 * ssh_access.timeout})
+    await ssh_access.survey(survey)  # the shell is open
+    undo = break_ssh(lab, ssh_access.name, "slow")
     try:
         with pytest.raises(NodeError) as late:
             await ssh_access.survey(survey)
         assert late.value.kind is ErrorKind.TIMEOUT
     finally:
-        set_drill(lab, ssh_access.name, None)
+        undo()
     answer = await asyncio.wait_for(ssh_access.survey(survey), 2 * ssh_access.timeout)
     listing = answer.trees[TREES[0]]
     assert not isinstance(listing, NodeError) and "/etc/kubernetes/manifests" in listing

@@ -2,7 +2,8 @@
 
 Host keys are always checked against the known_hosts kcockpit names (the node's, else
 ~/.ssh/known_hosts); a config asking for no checking is refused, naming its file and line; the
-agent is never forwarded to a node. Every node here is a lab node with its own asyncssh server.
+agent is never forwarded to a node. The node here is the lab's jump host, cp-1, a real OpenSSH
+that takes direct logins (the others take them from cp-1 only).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ WEAKENING = [
 
 @pytest.fixture
 def target(lab: Lab) -> LabNode:
-    return lab.spec.nodes[1]
+    return lab.spec.nodes[0]
 
 
 @pytest.fixture

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from lab.layout import LabError
+    from lab.layout import LabError, LabNeedsRoot
 
     try:
         if args.command == "report":
@@ -195,7 +195,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_app(config, args.refresh, is_read_only(args, config), args.bell)
     except LabError as exc:
         print(f"kcockpit lab: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+        return EXIT_USAGE if isinstance(exc, LabNeedsRoot) else EXIT_UNREACHABLE
 
 
 def run_app(

@@ -1,0 +1,123 @@
+"""Lab nodes are Linux nodes as an operator meets them: their own hostname, address, users and
+sudoers, a real OpenSSH that takes `ops` by key (never root), kubeadm's root-only manifests,
+and cp-1 as the bastion the others are reached through. Nothing of it lands on this machine."""
+
+from __future__ import annotations
+
+import dataclasses
+import pwd
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cluster.config import NodeConfig
+from cluster.nodes.access import ErrorKind, NodeError
+from cluster.nodes.ssh import SshNodeAccess
+from lab.control import Lab
+from tests.helpers import kcockpit, running_lab
+
+
+def ssh(lab: Lab, target: str, command: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """The system OpenSSH client with the ssh_config the lab wrote (ProxyJump through cp-1)."""
+    config = lab.paths.cockpit / "ssh_config"
+    return subprocess.run(
+        ["ssh", "-F", str(config), "-o", "BatchMode=yes", *options, target, command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def lab_node(lab: Lab, name: str) -> NodeConfig:
+    return next(n for n in lab.config().nodes if n.name == name)
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_ops_logs_in_and_needs_sudo_for_what_kubeadm_keeps_to_root(lab: Lab, index: int) -> None:
+    node = lab.spec.nodes[index]
+    manifest = "/etc/kubernetes/manifests/etcd.yaml"
+    seen = ssh(lab, node.address, f"hostname; id -un; cat {manifest}")
+    assert seen.stdout.splitlines()[:2] == [node.name, "ops"], seen
+    assert "Permission denied" in seen.stderr
+    root_only = ssh(lab, node.address, f"sudo -n cat {manifest}; sudo -n ss -Hltnp")
+    assert root_only.returncode == 0, root_only.stderr
+    assert "kind: Pod" in root_only.stdout
+    assert f"{node.address}:2379 " in root_only.stdout and '(("etcd",pid=' in root_only.stdout
+    refused = ssh(lab, f"root@{node.address}", "true")
+    assert refused.returncode == 255 and "Permission denied (publickey)" in refused.stderr
+
+
+def test_kubeadm_modes_on_the_nodes_files(lab: Lab) -> None:
+    kubernetes = lab.paths.kubernetes_dir("cp-1")
+    modes = {
+        "manifests": 0o700,
+        "manifests/etcd.yaml": 0o600,
+        "admin.conf": 0o600,
+        "pki/ca.key": 0o600,
+        "pki/ca.crt": 0o644,
+        "pki/etcd/server.key": 0o600,
+    }
+    for path, mode in modes.items():
+        info = (kubernetes / path).stat()
+        assert (info.st_mode & 0o777, info.st_uid) == (mode, 0), path
+    data = lab.paths.node_root("cp-1") / "var/lib/etcd"
+    assert data.stat().st_mode & 0o777 == 0o700
+
+
+async def test_kcockpit_logs_in_as_ops_and_reads_root_files_with_sudo(lab: Lab) -> None:
+    node = lab_node(lab, "cp-2")
+    assert node.user == "ops" and node.sudo is True
+    plain = SshNodeAccess(dataclasses.replace(node, sudo=False))
+    elevated = SshNodeAccess(node)
+    try:
+        assert (await plain.run(["id", "-un"])).stdout.strip() == "ops"
+        assert (await elevated.run(["id", "-un"])).stdout.strip() == "root"
+        with pytest.raises(NodeError) as denied:
+            await plain.read_file("/etc/kubernetes/manifests/etcd.yaml")
+        assert denied.value.kind is ErrorKind.PERMISSION
+    finally:
+        await plain.close()
+        await elevated.close()
+
+
+async def test_the_other_nodes_are_reached_only_through_the_jump_host(lab: Lab) -> None:
+    jump, target = lab.spec.nodes[0], lab.spec.nodes[1]
+    direct = ssh(lab, target.address, "true", "-o", "ProxyJump=none")
+    assert direct.returncode == 255 and "Permission denied" in direct.stderr
+    through = ssh(lab, target.address, "hostname")
+    assert through.stdout.strip() == target.name, through.stderr
+    node = lab_node(lab, target.name)
+    unjumped = SshNodeAccess(dataclasses.replace(node, ssh_config=()))
+    jumped = SshNodeAccess(node)
+    try:
+        with pytest.raises(NodeError) as refused:
+            await unjumped.run(["hostname"])
+        assert refused.value.kind is ErrorKind.AUTH
+        assert (await jumped.run(["hostname"])).stdout.strip() == target.name
+    finally:
+        await unjumped.close()
+        await jumped.close()
+    log = lab.paths.node_log(target.name).read_text(errors="replace")
+    assert f"Accepted publickey for ops from {jump.address} " in log  # the tunnel's far end
+
+
+def test_nothing_of_a_lab_lands_on_this_machine(tmp_path: Path) -> None:
+    mounts = Path("/proc/mounts").read_text()
+    with running_lab(tmp_path / "lab", nodes=1) as lab:
+        assert lab.node_exec("cp-1", ["id", "-un", "ops"]).stdout.strip() == "ops"
+        with pytest.raises(KeyError):
+            pwd.getpwnam("ops")
+        assert not Path("/etc/kubernetes").exists()
+        assert not Path("/etc/sudoers.d/ops").exists()
+    assert Path("/proc/mounts").read_text() == mounts
+
+
+def test_without_root_the_lab_refuses_in_one_line(tmp_path: Path) -> None:
+    tmp_path.chmod(0o777)
+    as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    result = kcockpit("lab", "up", "--dir", str(tmp_path / "lab"), wrapper=as_nobody)
+    assert result.returncode == 2, result
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "needs root" in result.stderr and "sudo make lab" in result.stderr
