@@ -54,6 +54,11 @@ class StaticPodAction(Action):
             return f"{node.name} cannot be reached: {node.error}"
         if self.component and not self.pods(node):
             return f"{node.name} has no static pod {self.component!r}"
+        if any(p.state == "denied" for p in self.pods(node)):
+            return (
+                f"{node.name}: {MANIFESTS_DIR} may not be read by the SSH user (permission "
+                "denied): its manifests are unknown; set sudo for the node"
+            )
         return None
 
     async def move(self, ctx: ActionContext, source: str, destination: str) -> None:

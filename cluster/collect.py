@@ -40,7 +40,7 @@ class Collector:
         self.etcd_client = EtcdClient(config.etcd.tls, timeout=config.etcd.timeout)
         self.etcd = EtcdSource(self.etcd_client, config.etcd.endpoints)
         self.nodes = NodePool(config)
-        self.node_source = NodeSource(self.nodes, config.seams.pod_probes)
+        self.node_source = NodeSource(self.nodes)
         self.kube = KubeSource(config.kube) if config.kube else None  # actions' client too
         self.api = ApiSource(self.kube) if self.kube else None
         state_dir = state_dir or config.seams.state_dir  # a lab's memory goes with the lab

@@ -10,7 +10,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from cluster.endpoints import endpoint_problem
 from cluster.seams import Seams
@@ -22,6 +22,7 @@ DEFAULT_KUBE_TIMEOUT = 3.0
 DEFAULT_KUBE_INTERVAL = 5.0
 DEFAULT_REFRESH = 1.0
 DEFAULT_NODE_TIMEOUT = 3.0
+Sudo = bool | Literal["auto"]
 # A read of a node or of the API unanswered this long is slow: the screen shows the part's
 # previous answer (it never waits for it) and says how long the newer one has been awaited.
 SLOW_ANSWER_SECONDS = 1.0
@@ -54,6 +55,8 @@ class NodeConfig:
     Unset SSH fields fall back to ~/.ssh/config (ProxyJump included) and ~/.ssh/known_hosts;
     `ssh_config = []` and `agent = false` shut out the user's own SSH setup (the lab does).
     `root` maps a local node's paths below another directory (a mounted disk, a lab node).
+    `sudo`: the SSH user reads (and actions move manifests) as root through `sudo -n`: always
+    (True), never (False), or from the first read this user may not make ("auto").
     """
 
     name: str
@@ -67,6 +70,7 @@ class NodeConfig:
     timeout: float = DEFAULT_NODE_TIMEOUT
     local: bool = False
     root: Path = Path("/")
+    sudo: Sudo = False
 
 
 @dataclass(frozen=True)
@@ -262,7 +266,17 @@ def _node(raw: Any, index: int, base: Path, where: str) -> NodeConfig:
         timeout=_positive(raw, "timeout", DEFAULT_NODE_TIMEOUT, where),
         local=local,
         root=_optional_path(raw, "root", base, where) or Path("/"),
+        sudo=_sudo(raw, local, where),
     )
+
+
+def _sudo(raw: dict[str, Any], local: bool, where: str) -> Sudo:
+    value = raw.get("sudo", False)
+    if value is not True and value is not False and value != "auto":
+        raise ConfigError(f'{where} sudo must be true, false or "auto", not {value!r}')
+    if value and local:
+        raise ConfigError(f"{where} sudo is for SSH nodes: on a local node run kcockpit as root")
+    return cast(Sudo, value)
 
 
 def _table(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:

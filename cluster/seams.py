@@ -1,23 +1,20 @@
 """Where the product accepts help it cannot give itself, so it never has to know who helps.
 
-On a real cluster kubeadm provisions a new control-plane node, a container runtime answers
-for the static pods and the findings memory lives in the user's state directory. On the
-embedded lab (`lab/`) the lab does all three: it signs the new node's certificates and starts
-its etcd, its kubelet reports the pods it runs, and it keeps the cockpit's memory inside the
-lab directory. The product only defines the shapes here; the lab fills them in (`lab/plugin.py`)
-and the CLI hands them over in the `Config`, so `cluster/`, `actions/` and `widgets/` never
-import the lab (tests/test_layering.py proves it).
+On a real cluster kubeadm provisions a new control-plane node and the findings memory lives in
+the user's state directory. On the embedded lab (`lab/`) the lab does both: it signs the new
+node's certificates and starts its etcd, and it keeps the cockpit's memory inside the lab
+directory. Whether a static pod runs needs no help: a lab node shows it as a real one does
+(its sockets and health endpoint, cluster/nodes/running.py). The product only defines the
+shapes here; the lab fills them in (`lab/plugin.py`) and the CLI hands them over in the
+`Config`, so `cluster/`, `actions/` and `widgets/` never import the lab
+(tests/test_layering.py proves it).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-
-RunningStates = dict[str, tuple[bool | None, str]]  # component -> (running, evidence)
 
 
 class ProvisionError(Exception):
@@ -42,27 +39,8 @@ class NodeProvisioner(Protocol):
 
 
 @dataclass(frozen=True)
-class PodProbe:
-    """A read-only command that tells which static pods run on a node, and its parser (which
-    must never raise: the output is the node's, untrusted)."""
-
-    command: tuple[str, ...]
-    parse: Callable[[str], RunningStates]
-
-
-@dataclass(frozen=True)
 class Seams:
     """The help a config brings along: none by default (a real cluster)."""
 
     provisioner: NodeProvisioner | None = None
-    pod_probes: tuple[PodProbe, ...] = field(default=())  # tried after the runtime's (crictl)
     state_dir: Path | None = None  # the findings memory, else the user's state directory
-
-
-def json_items(stdout: str, key: str) -> list[dict] | None:
-    """The objects listed under `key` of a probe's JSON output; None when it is not such JSON."""
-    try:
-        items = json.loads(stdout).get(key) or []
-    except (ValueError, AttributeError):
-        return None
-    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else None

@@ -3,9 +3,9 @@
 The product never imports the lab (cluster/seams.py says why). A config the lab wrote carries
 a `[lab]` table naming the lab's directory; `kcockpit` hands that table here (tui/cli.py is the
 one place that knows the lab), and the lab answers with the help the product asked for: a node
-provisioner acting as kubeadm for member-add, its kubelet's pod states as static pod evidence,
-and a findings memory inside the lab directory. Kept light to import: the heavy part of adding
-a node (PKI, manifests) is imported only once a member is being added.
+provisioner acting as kubeadm for member-add and a findings memory inside the lab directory
+(which static pods run, its nodes show as real ones do). Kept light to import: the heavy part
+of adding a node (PKI, manifests) is imported only once a member is being added.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cluster.config import Config, ConfigError
-from cluster.seams import PodProbe, ProvisionError, RunningStates, Seams, json_items
+from cluster.seams import ProvisionError, Seams
 from lab.layout import LabError
 
 if TYPE_CHECKING:
     from lab.control import Lab
 
-LAB_PODS_COMMAND = ("kcockpit-lab-pods",)  # a lab node's SSH server prints its kubelet's state
 STATE_DIR = "cockpit-state"
 
 
@@ -49,7 +48,6 @@ def lab_seams(root: Path) -> Seams:
     """What the lab in `root` lends the cockpit."""
     return Seams(
         provisioner=LabProvisioner(root),
-        pod_probes=(PodProbe(LAB_PODS_COMMAND, lab_pod_states),),
         state_dir=root / STATE_DIR,  # every lab reuses one etcd cluster ID: keep its memory apart
     )
 
@@ -79,21 +77,3 @@ class LabProvisioner:
         from lab.control import Lab  # PKI and manifests: imported once a member is being added
 
         return Lab(self.root)
-
-
-def lab_pod_states(stdout: str) -> RunningStates:
-    """component -> (running, evidence) from the lab kubelet's state file (the node's
-    answer, so untrusted: anything but the expected JSON is `unknown`)."""
-    pods = json_items(stdout, "pods")
-    if pods is None:
-        return {"": (None, "unknown: lab kubelet state unreadable")}
-    states: RunningStates = {"": (False, "lab kubelet: no such pod")}
-    for pod in pods:
-        component, note = str(pod.get("component")), str(pod.get("note") or "")
-        if pod.get("state") == "running":
-            states[component] = (True, f"lab kubelet: running (pid {pod.get('pid')})")
-        elif "no binary" in note:
-            states[component] = (None, "lab kubelet: manifest only, no binary")
-        else:
-            states[component] = (False, f"lab kubelet: stopped {note}".strip())
-    return states

@@ -27,9 +27,8 @@ from cluster.nodes.parse import (
     parse_kubeconfig,
     parse_manifest,
 )
-from cluster.nodes.source import _crictl
+from cluster.nodes.running import crictl_states
 from cluster.nodes.survey import find_record, parse, section
-from lab.plugin import lab_pod_states
 
 FUZZ = settings(max_examples=120, deadline=None)
 SCALAR = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
@@ -96,10 +95,6 @@ RUNTIME = shaped(
             shaped({"metadata": shaped({"name": st.text(max_size=10)}), "state": SCALAR}),
             max_size=3,
         ),
-        "pods": st.lists(
-            shaped({"component": SCALAR, "state": SCALAR, "note": SCALAR, "pid": SCALAR}),
-            max_size=3,
-        ),
     }
 )
 
@@ -132,9 +127,9 @@ def test_cni_shaped_documents_never_raise(document: dict) -> None:
 @FUZZ
 @given(st.one_of(RUNTIME.map(json.dumps), st.text(max_size=200)))
 def test_runtime_listings_never_raise(stdout: str) -> None:
-    for states in (_crictl(stdout), lab_pod_states(stdout)):
-        assert "" in states or states
-        assert all(isinstance(evidence, str) for _, evidence in states.values())
+    states = crictl_states(stdout)
+    assert "" in states
+    assert all(isinstance(evidence, str) for _, evidence in states.values())
 
 
 MEMBER = st.builds(

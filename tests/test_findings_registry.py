@@ -33,6 +33,7 @@ from cluster.kube.model import (
 )
 from cluster.model import EtcdCluster, EtcdMember, Finding, MemberHash, Snapshot
 from cluster.nodes.model import (
+    DENIED,
     KUBERNETES_DIR,
     MANIFESTS_DIR,
     PKI_DIR,
@@ -55,6 +56,7 @@ DAY = dt.timedelta(days=1)
 GIB = 1024**3
 ETCD_IMAGE = "registry.k8s.io/etcd:3.5.16-0"
 CALICO = CniFile("10-calico.conflist", "file", is_config=True, types=("calico",))
+SUDO_WORDS = "cp-1: sudo -n sh -s refused: sudo: a password is required"
 
 
 def member(i: int, **changes: object) -> EtcdMember:
@@ -246,6 +248,8 @@ CASES: dict[str, Case] = {
         )
     ),
     "node.clock-skew": lambda bad: first_node(clock_offset=1.5 if bad else 0.9),
+    "node.permission-denied": lambda bad: first_node(denied=(MANIFESTS_DIR,) if bad else ()),
+    "node.sudo-failed": lambda bad: first_node(sudo_refused=SUDO_WORDS if bad else None),
     "node.disk-pressure": lambda bad: first_node(
         filesystems=(Filesystem("/var/lib/etcd", "/", 100, 86 if bad else 85, 86 if bad else 85),)
     ),
@@ -378,3 +382,46 @@ def test_every_id_is_in_the_shared_catalog_or_a_known_addition() -> None:
     assert ids - listed == BEYOND_SHARED_CATALOG
     docs = (PROJECT / "docs" / "findings.md").read_text(encoding="utf-8")
     assert all(f"`{finding_id}`" in docs for finding_id in ids)
+
+
+def test_what_the_ssh_user_may_not_read_is_one_finding_never_missing_or_unreadable() -> None:
+    denied_pods = tuple(
+        StaticPod(c, "denied") for c in ("etcd", "kube-apiserver", "kube-scheduler")
+    )
+    kubeconfig = Certificate(f"{KUBERNETES_DIR}/admin.conf", source="kubeconfig", error=DENIED)
+    blind = first_node(
+        static_pods=denied_pods,
+        certificates=(kubeconfig,),
+        extra_manifests=(ManifestFile("extra.yaml", stray=False, error=DENIED),),
+        denied=(f"{KUBERNETES_DIR}/admin.conf", MANIFESTS_DIR),
+    )
+    [finding] = evaluate(blind)
+    assert finding.id == "node.permission-denied" and finding.subject == "cp-1"
+    assert "cannot read the static pod manifests (permission denied)" in finding.summary
+    assert MANIFESTS_DIR in finding.evidence and "not missing" in finding.evidence
+    assert 'sudo = true (or "auto")' in finding.next
+    assert finding.command and "visudo -cf" in finding.command
+
+    refused = replace(blind, nodes=(replace(blind.nodes[0], sudo_refused=SUDO_WORDS),))
+    [finding] = evaluate(refused)  # the refusal says it all, with the sudoers fix
+    assert finding.id == "node.sudo-failed"
+    assert finding.evidence.startswith(SUDO_WORDS) and MANIFESTS_DIR in finding.evidence
+    assert "/etc/sudoers.d/kcockpit" in (finding.command or "")
+
+
+def test_the_sudoers_fix_names_the_configured_user_quoted() -> None:
+    config = parse_config(
+        {
+            "etcd": {"endpoints": ["https://127.0.0.1:2379"], "ca": "c", "cert": "c", "key": "k"},
+            "nodes": [{"name": "cp-1", "address": "10.0.0.11", "user": "o'ps", "sudo": True}],
+        },
+        Path("/"),
+    )
+    snapshot = first_node(sudo_refused=SUDO_WORDS)
+    [finding] = [
+        f for f in evaluate(snapshot, Context(now=NOW, config=config)) if f.subject == "cp-1"
+    ]
+    assert finding.command is not None
+    assert finding.command.startswith(
+        "printf '%s ALL=(root) NOPASSWD: /bin/sh -s, /bin/mv\\n' 'o'\"'\"'ps' > ~/kcockpit.sudoers"
+    )

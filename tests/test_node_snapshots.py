@@ -12,7 +12,15 @@ import pytest
 from textual.app import App, ComposeResult
 
 from cluster.model import EtcdCluster, Snapshot
-from cluster.nodes.model import Certificate, CniFile, CniState, ManifestFile, NodeState, StaticPod
+from cluster.nodes.model import (
+    COMPONENT_PORTS,
+    Certificate,
+    CniFile,
+    CniState,
+    ManifestFile,
+    NodeState,
+    StaticPod,
+)
 from widgets.certificates_pane import CertificatesPane
 from widgets.cni_pane import CniPane
 from widgets.static_pods_pane import StaticPodsPane
@@ -20,7 +28,7 @@ from widgets.table_pane import TablePane
 
 NOW = dt.datetime(2023, 3, 10, 9, 0, tzinfo=dt.UTC)
 IMAGE = "registry.k8s.io/{}:v1.29.4"
-LAB = "lab kubelet: manifest only, no binary"
+UNNAMED = "ss: *:{} is listened on, but ss may not name the process (not root)"
 
 
 def days(n: float) -> dt.datetime:
@@ -37,9 +45,10 @@ def pods(node: str, address: str, etcd_state: str = "present") -> tuple[StaticPo
         version="3.5.16-0" if etcd_state == "present" else None,
         flags=(("name", node), ("advertise-client-urls", f"https://{address}:2379")),
         running=etcd_state == "present",
-        evidence="lab kubelet: running (pid 4242)"
+        evidence=f"ss: etcd (pid 4242) listens on {address}:2379; "
+        "http://127.0.0.1:2381/health: healthy"
         if etcd_state == "present"
-        else "lab kubelet: no such pod",
+        else "ss: nothing listens on :2379",
     )
     others = tuple(
         StaticPod(
@@ -49,7 +58,7 @@ def pods(node: str, address: str, etcd_state: str = "present") -> tuple[StaticPo
             image=IMAGE.format(c),
             version="v1.29.4",
             flags=(("advertise-address", address),) if c == "kube-apiserver" else (),
-            evidence=LAB,
+            evidence=UNNAMED.format(COMPONENT_PORTS[c]),
         )
         for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
     )

@@ -4,12 +4,15 @@ Manifests moved away or broken (mock scenarios §2.1), certificates copied from 
 about to expire (§2.3; network-certs notes §2.1-2.2), two CNIs at once (§3.3), a full disk, a
 stranger on port 6443, a wrong clock. Each finding gives the concrete command that repairs it
 on the node: the `rsync` that restores a manifests directory, the `kubeadm certs renew` line,
-the `rm` of the second CNI's config.
+the `rm` of the second CNI's config. What the SSH user was refused (kubeadm's 0700 manifests/,
+0600 kubeconfigs) is one finding with the sudoers fix, never a manifest "missing" or a
+certificate "unreadable".
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from collections import defaultdict
 
 from cluster.commands import and_then, command_line, ssh_line
@@ -27,6 +30,8 @@ from cluster.findings.registry import (
 from cluster.model import Finding, Severity, Snapshot
 from cluster.nodes.model import (
     CNI_DIR,
+    CONTROL_PLANE_PORTS,
+    DENIED,
     KUBERNETES_DIR,
     MANIFESTS_DIR,
     PKI_DIR,
@@ -100,6 +105,105 @@ def node_unreachable_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
                 evidence=error,
                 next=next_step,
                 command=None if host_key else ssh_line(node.address, "hostname"),
+            )
+        )
+    return findings
+
+
+# What kcockpit asks sudo for: the survey shell (read-only commands) and, in confirmed
+# actions, `mv`. A file in /etc/sudoers.d with a dot in its name is ignored by sudo, so the
+# draft lives in the home directory until visudo has checked it.
+SUDOERS_RULE = "ALL=(root) NOPASSWD: /bin/sh -s, /bin/mv"
+SUDOERS_FILE = "/etc/sudoers.d/kcockpit"
+SUDOERS_DRAFT = "~/kcockpit.sudoers"
+MAX_LISTED_PATHS = 5
+
+
+def sudoers_command(node: NodeState, ctx: Context) -> str:
+    """Writes the sudoers line for the node's SSH user (the config's, else whoever runs this
+    on the node), checks it with `visudo -cf`, then installs it 0440 root."""
+    configured = next(
+        (n.user for n in (ctx.config.nodes if ctx.config else ()) if n.name == node.name), None
+    )
+    user = shlex.quote(configured) if configured else '"$(id -un)"'
+    return and_then(
+        f"printf '%s {SUDOERS_RULE}\\n' {user} > {SUDOERS_DRAFT}",
+        f"sudo visudo -cf {SUDOERS_DRAFT}",
+        f"sudo install -m 0440 -o root -g root {SUDOERS_DRAFT} {SUDOERS_FILE}",
+    )
+
+
+def _paths(paths: tuple[str, ...]) -> str:
+    more = len(paths) - MAX_LISTED_PATHS
+    return ", ".join(paths[:MAX_LISTED_PATHS]) + (f" and {more} more" if more > 0 else "")
+
+
+SUDO_NEXT = (
+    "kcockpit runs `sudo -n sh -s` (root-equivalent; it feeds it read-only commands only) and, "
+    "in confirmed actions, `sudo -n mv`: allow exactly these without a password (the command "
+    "writes the sudoers line, checks it with visudo, then installs it)"
+)
+
+
+@rule(
+    finding(
+        "node.sudo-failed",
+        Severity.ERROR,
+        "sudo -n refused (password wanted, not in sudoers, no sudo): the node is read as the "
+        "SSH user (sudo's words shown verbatim)",
+        f"{CATALOG} node",
+    )
+)
+def sudo_failed_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
+    return [
+        Finding(
+            id="node.sudo-failed",
+            severity=Severity.ERROR,
+            subject=node.name,
+            summary=f"{node.name}: sudo refused: what only root may read is not shown",
+            evidence=node.sudo_refused
+            + (f"; refused to the SSH user: {_paths(node.denied)}" if node.denied else ""),
+            next=f"{SUDO_NEXT}; or set sudo = false for this node to read it as the SSH user.",
+            command=sudoers_command(node, ctx),
+        )
+        for node in snapshot.nodes
+        if node.sudo_refused
+    ]
+
+
+@rule(
+    finding(
+        "node.permission-denied",
+        Severity.WARNING,
+        "the SSH user may not read files the cockpit shows (kubeadm's 0700 manifests/, 0600 "
+        "kubeconfigs): they show as permission denied, never as missing",
+        f"{CATALOG} node",
+    )
+)
+def permission_denied_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
+    findings = []
+    for node in reachable_nodes(snapshot):
+        if not node.denied or node.sudo_refused:  # a sudo refusal says it, with its fix
+            continue
+        manifests = any(p.state == "denied" for p in node.static_pods)
+        what = "the static pod manifests" if manifests else f"{len(node.denied)} file(s)"
+        if node.local:
+            next_step, command = "Run kcockpit as root on this node: `sudo kcockpit`.", None
+        else:
+            next_step = (
+                f'Read it as root: set sudo = true (or "auto") in its [[nodes]] entry. {SUDO_NEXT}.'
+            )
+            command = sudoers_command(node, ctx)
+        findings.append(
+            Finding(
+                id="node.permission-denied",
+                severity=Severity.WARNING,
+                subject=node.name,
+                summary=f"{node.name}: cannot read {what} (permission denied)",
+                evidence=f"permission denied: {_paths(node.denied)}"
+                + ("; the static pods' manifests are unknown, not missing" if manifests else ""),
+                next=next_step,
+                command=command,
             )
         )
     return findings
@@ -221,7 +325,9 @@ def invalid_manifest_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
                 command_line("mv", f"{MANIFESTS_DIR}/{e.name}", f"{KUBERNETES_DIR}/"),
             )
             for e in node.extra_manifests
-            if e.error and not e.stray and e.name.endswith((".yaml", ".yml", ".json"))
+            if e.error not in (None, DENIED)
+            and not e.stray
+            and e.name.endswith((".yaml", ".yml", ".json"))
         ]
         for path, error, command in broken:
             findings.append(
@@ -291,6 +397,8 @@ def certificate_problems(
     Shared by the certificate rule and the views that rank certificates (the certificates
     pane, the JSON report), so they call a certificate what its finding calls it."""
     problems: list[tuple[str, Severity, str]] = []
+    if cert.error == DENIED:  # unknown, not broken: node.permission-denied says so
+        return []
     if cert.error:
         return [("cert.unreadable", Severity.ERROR, cert.error)]
     days = cert.days_left(now)
@@ -629,24 +737,13 @@ def disk_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
                     severity,
                     node.name,
                     f"{node.name}: {fs.path} {fs.percent:.0f}% full",
-                    evidence=f"{fs.path} on {fs.mount}: {fs.used} of {fs.size} KiB used"
-                    + (" (simulated by a lab drill)" if fs.simulated else ""),
+                    evidence=f"{fs.path} on {fs.mount}: {fs.used} of {fs.size} KiB used",
                     next="Free space before the kubelet's image GC deletes control-plane images "
                     "and etcd runs out of room.",
                     command=ssh_line(node.address, "df", "-h", fs.path),
                 )
             )
     return findings
-
-
-CONTROL_PLANE_PORTS = {
-    6443: "kube-apiserver",
-    2379: "etcd",
-    2380: "etcd",
-    10257: "kube-controller-manager",
-    10259: "kube-scheduler",
-}
-COMM_LENGTH = 15  # ss shows the kernel's process name: "kube-controller" for the manager
 
 
 @rule(
@@ -664,9 +761,7 @@ def port_conflict_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     for node in snapshot.nodes:
         for listener in node.listeners:
             component = CONTROL_PLANE_PORTS.get(listener.port)
-            if component is None or not listener.process:
-                continue
-            if listener.process[:COMM_LENGTH] == component[:COMM_LENGTH]:
+            if component is None or not listener.process or listener.held_by(component):
                 continue
             findings.append(
                 Finding(

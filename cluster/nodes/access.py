@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 DEFAULT_TIMEOUT = 3.0
@@ -31,6 +31,7 @@ class ErrorKind(enum.Enum):
     EXISTS = "already exists"
     TOO_LARGE = "too large"
     NOT_REGULAR = "not a regular file"
+    SUDO = "sudo refused"
     FAILED = "failed"
 
 
@@ -86,7 +87,22 @@ class DirEntry:
 
 
 class Listing(dict[str, DirEntry]):
-    """Absolute path on the node -> its entry, sorted by path; read-only once built."""
+    """Absolute path on the node -> its entry, sorted by path; read-only once built.
+
+    `denied` names the directories below the top that this user may not enter (permission
+    denied, as `find` goes on past them): what they hold is unknown, never absent.
+    """
+
+    denied: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        entries: Mapping[str, DirEntry] | Iterable[tuple[str, DirEntry]] = (),
+        denied: Iterable[str] = (),
+    ) -> None:
+        super().__init__(entries)
+        if denied:
+            self.denied = tuple(denied)
 
     def children(self, directory: str) -> dict[str, DirEntry]:
         """The entries directly in `directory`, by name, in order (indexed on first use: a
@@ -132,11 +148,25 @@ class Survey:
 @dataclass(frozen=True)
 class SurveyAnswer:
     """Per tree its listing, per file its bytes, or the NodeError that met them; per command
-    its result."""
+    its result. `sudo_refused` is sudo's refusal when root was wanted: then the answer is the
+    SSH user's own."""
 
     trees: dict[Tree, Listing | NodeError]
     commands: dict[tuple[str, ...], CommandResult]
     files: dict[str, bytes | NodeError] = field(default_factory=dict)
+    sudo_refused: str | None = None
+
+    @property
+    def denied(self) -> bool:
+        """Whether this user was refused anything: a tree, a directory in one, a file."""
+        return any(
+            _denied(answer) or (isinstance(answer, Listing) and bool(answer.denied))
+            for answer in (*self.trees.values(), *self.files.values())
+        )
+
+
+def _denied(answer: object) -> bool:
+    return isinstance(answer, NodeError) and answer.kind is ErrorKind.PERMISSION
 
 
 class NodeAccess(ABC):
@@ -216,22 +246,28 @@ class NodeAccess(ABC):
                         path=tree.path,
                     )
                 return Listing({tree.path: entry})
-            return Listing(sorted((await self._walk(tree.path, tree.depth)).items()))
+            found, denied = await self._walk(tree.path, tree.depth)
+            return Listing(sorted(found.items()), denied)
         except NodeError as exc:
             if exc.connection:
                 raise
             return exc
 
-    async def _walk(self, directory: str, depth: int) -> dict[str, DirEntry]:
+    async def _walk(self, directory: str, depth: int) -> tuple[dict[str, DirEntry], list[str]]:
+        """(the entries below `directory`, the directories among them it may not enter)."""
         found: dict[str, DirEntry] = {}
+        denied: list[str] = []
         for entry in await self.list_dir(directory):
             path = f"{directory}/{entry.name}"
             found[path] = entry
             if entry.kind == "dir" and depth > 1:
                 below = await self.list_tree(Tree(path, depth - 1))
-                if not isinstance(below, NodeError):  # as find goes on past an unreadable one
+                if isinstance(below, Listing):
                     found |= below
-        return found
+                    denied += below.denied
+                elif _denied(below):  # as find goes on past an unreadable one, and says so
+                    denied.append(path)
+        return found, denied
 
 
 # What may be opened to read: a FIFO would block the reader for ever, a device could answer

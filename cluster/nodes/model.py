@@ -15,13 +15,27 @@ KUBERNETES_DIR = "/etc/kubernetes"
 MANIFESTS_DIR = f"{KUBERNETES_DIR}/manifests"
 PKI_DIR = f"{KUBERNETES_DIR}/pki"
 CNI_DIR = "/etc/cni/net.d"
+# The port each component serves on when its manifest's flags do not say (kubeadm's): etcd's
+# clients (its peers use 2380), the apiserver's and the others' --secure-port.
+COMPONENT_PORTS = {
+    "etcd": 2379,
+    "kube-apiserver": 6443,
+    "kube-controller-manager": 10257,
+    "kube-scheduler": 10259,
+}
+# Every port a control-plane component holds, and whose it is.
+CONTROL_PLANE_PORTS = {**{port: c for c, port in COMPONENT_PORTS.items()}, 2380: "etcd"}
+COMM_LENGTH = 15  # ss shows the kernel's process name, cut: "kube-controller" for the manager
+# A file's error when the user the node is read as may not read it: its content is unknown.
+DENIED = "permission denied"
 
 
 @dataclass(frozen=True)
 class StaticPod:
     """One expected control-plane component on one node: its manifest and whether it runs.
 
-    `state` is "present", "missing", "moved" (found in `moved_to` instead) or "invalid".
+    `state` is "present", "missing", "moved" (found in `moved_to` instead), "invalid" or
+    "denied" (manifests/ may not be read by the user the node is read as: unknown, not missing).
     `running` is None when nothing could tell; `evidence` always says what was used.
     """
 
@@ -118,16 +132,13 @@ class CniState:
 
 @dataclass(frozen=True)
 class Filesystem:
-    """`df -P` for one path the control plane needs (the etcd data dir, `/`); sizes in KiB.
-
-    `simulated` marks a lab drill's answer, never a real measurement."""
+    """`df -P` for one path the control plane needs (the etcd data dir, `/`); sizes in KiB."""
 
     path: str
     mount: str
     size: int
     used: int
     percent: float
-    simulated: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,10 +150,18 @@ class Listener:
     process: str = ""
     pid: int | None = None
 
+    def held_by(self, component: str) -> bool:
+        """Whether its process is `component`'s, by the name ss shows (cut to COMM_LENGTH)."""
+        return bool(self.process) and self.process[:COMM_LENGTH] == component[:COMM_LENGTH]
+
 
 @dataclass(frozen=True)
 class NodeState:
-    """One node as collected; `reachable` False means only `error` is meaningful."""
+    """One node as collected; `reachable` False means only `error` is meaningful.
+
+    `denied` are the paths the node is read as may not read (directories and files): their
+    content is unknown. `sudo_refused` is sudo's refusal when root was wanted (the node was
+    then read as the SSH user)."""
 
     name: str
     address: str
@@ -160,6 +179,8 @@ class NodeState:
     filesystems: tuple[Filesystem, ...] = ()
     listeners: tuple[Listener, ...] = ()
     read_at: dt.datetime | None = None  # when the node answered what this state shows
+    denied: tuple[str, ...] = ()
+    sudo_refused: str | None = None
     slow_for: float | None = None  # seconds a newer read has gone unanswered (this one is older)
 
     def age(self, now: dt.datetime) -> float | None:

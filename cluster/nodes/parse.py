@@ -405,14 +405,8 @@ def parse_epoch(text: str) -> float | None:
     return value if 0 < value < 1e11 else None
 
 
-SIMULATED_MARK = "# simulated by a kcockpit lab drill"
-
-
 def parse_df(path: str, text: str) -> Filesystem | None:
-    """The data line of `df -P PATH` (POSIX format, 1024-byte blocks), None if absent.
-
-    A lab drill's answer carries SIMULATED_MARK so it is never mistaken for a measurement."""
-    simulated = SIMULATED_MARK in text
+    """The data line of `df -P PATH` (POSIX format, 1024-byte blocks), None if absent."""
     for line in text.splitlines()[1:]:
         fields = line.split()
         if len(fields) >= 6 and fields[4].endswith("%"):
@@ -420,11 +414,12 @@ def parse_df(path: str, text: str) -> Filesystem | None:
                 size, used, percent = int(fields[1]), int(fields[2]), float(fields[4][:-1])
             except ValueError:
                 continue
-            return Filesystem(path, " ".join(fields[5:]), size, used, percent, simulated)
+            return Filesystem(path, " ".join(fields[5:]), size, used, percent)
     return None
 
 
-SS_PROCESS = re.compile(r'users:\(\("([^"]+)",pid=(\d+)')
+SS_PROCESS = re.compile(r'users:\(\("([^"]+)",pid=([0-9]{1,10})\b')
+SS_PORT = re.compile(r"[0-9]{1,5}")  # ASCII only: int() refuses "²", which isdigit() accepts
 
 
 def parse_ss_listeners(text: str) -> tuple[Listener, ...]:
@@ -435,7 +430,7 @@ def parse_ss_listeners(text: str) -> tuple[Listener, ...]:
         if len(fields) < 4 or fields[0] != "LISTEN":
             continue
         address, _, port = fields[3].rpartition(":")
-        if not port.isdigit():
+        if not SS_PORT.fullmatch(port):
             continue
         process = SS_PROCESS.search(line)
         name, pid = (process.group(1), int(process.group(2))) if process else ("", None)

@@ -72,6 +72,8 @@ def node_json(node: NodeState, now: dt.datetime) -> dict[str, Any]:
         "addresses": list(node.addresses),
         "clock_offset": None if node.clock_offset is None else round(node.clock_offset, 3),
         "read_at": _time(node.read_at),
+        "denied": list(node.denied),
+        "sudo_refused": node.sudo_refused,
         "static_pods": [static_pod_json(p) for p in node.static_pods],
         "extra_manifests": [
             {"name": e.name, "stray": e.stray, "pod": e.pod_name, "error": e.error}

@@ -2,13 +2,14 @@
 
 Per node a read is one survey (`NodeAccess.survey`): the trees under /etc/kubernetes and
 /etc/cni/net.d listed with sizes and mtimes, and the few read-only commands (clock, disks,
-listeners, runtime), in one round trip over SSH. Only files whose size or modification time
-changed are then read (`FileCache`): on a big cluster the SSH servers would otherwise spend most
-of a refresh sending the same certificates again, and 30 nodes would cost 10x what 3 do. For the
-same reason a node's hostname and addresses are asked again only every `IDENTITY_SECONDS` or
-after the node was unreachable. A node that cannot be reached, or does not finish within its
-deadline, becomes an unreachable `NodeState` carrying the error. Parsing is memoised on the bytes
-read (YAML and X.509 parsing of unchanged files would otherwise be most of a warm refresh's CPU).
+listeners, runtime, etcd's health), in one round trip over SSH. Only files whose size or
+modification time changed are then read (`FileCache`): on a big cluster the SSH servers would
+otherwise spend most of a refresh sending the same certificates again, and 30 nodes would cost
+10x what 3 do. For the same reason a node's hostname and addresses are asked again only every
+`IDENTITY_SECONDS` or after the node was unreachable. A node that cannot be reached, or does
+not finish within its deadline, becomes an unreachable `NodeState` carrying the error. Parsing
+is memoised on the bytes read (YAML and X.509 parsing of unchanged files would otherwise be most
+of a warm refresh's CPU).
 
 Each node is a `LatestRead` (cluster.sources). A refresh does not wait for the nodes it
 already knows (`read(fresh=False)`): it starts a read of every node not being read already and
@@ -47,6 +48,7 @@ from cluster.nodes.access import (
 )
 from cluster.nodes.model import (
     CNI_DIR,
+    DENIED,
     EXPECTED_COMPONENTS,
     KUBERNETES_DIR,
     MANIFESTS_DIR,
@@ -77,7 +79,16 @@ from cluster.nodes.parse import (
     public_pem,
 )
 from cluster.nodes.pool import NodePool
-from cluster.seams import PodProbe, RunningStates, json_items
+from cluster.nodes.running import (
+    CRICTL_COMMAND,
+    KUBEADM_HEALTH_URLS,
+    RunningStates,
+    crictl_states,
+    health_command,
+    health_url,
+    health_words,
+    observed,
+)
 from cluster.sources import LatestRead
 from cluster.untrusted import neutralized
 
@@ -184,21 +195,24 @@ def public_part(path: str, data: bytes) -> FileRead:
 
 
 def _message(path: str, error: NodeError) -> str:
-    """A file's error as its row or finding shows it (they name the file already)."""
-    return str(error).removeprefix(f"{path}: ")
+    """A file's error as its row or finding shows it (they name the file already); a read the
+    user was refused is DENIED, whichever way it was read."""
+    return DENIED if error.kind is ErrorKind.PERMISSION else str(error).removeprefix(f"{path}: ")
 
 
 class NodeSource:
     """Reads all nodes of a pool, each on its own; remembers per node its latest state and
-    which runtime evidence answers. A `Source` (cluster.sources) of the nodes' part.
+    what tells whether its static pods run. A `Source` (cluster.sources) of the nodes' part.
 
-    The static pods' evidence comes from the container runtime (crictl), else from the
-    `pod_probes` a config's seams add (the lab kubelet's), asked in that order."""
+    The static pods' evidence comes from the container runtime (crictl) when it answers, else
+    from the node's listening sockets and etcd's health endpoint (cluster/nodes/running.py):
+    health is asked at the URL the node's last read manifest names (kubeadm's before that),
+    and not at all of a node whose crictl answered last time."""
 
-    def __init__(self, pool: NodePool, pod_probes: tuple[PodProbe, ...] = ()) -> None:
+    def __init__(self, pool: NodePool) -> None:
         self.pool = pool
-        self._probes = (CRICTL_PROBE, *pod_probes)
-        self._pod_probe: dict[str, PodProbe] = {}
+        self._runtime: set[str] = set()  # the nodes whose crictl answered last time
+        self._health_urls: dict[str, dict[str, str]] = {}  # node -> component -> URL to ask
         self._files: dict[str, FileCache] = {}
         self._identities: dict[str, tuple[float, Identity]] = {}  # name -> (asked at, answer)
         self._reads: dict[str, LatestRead[NodeState]] = {}  # name -> its reads
@@ -270,14 +284,15 @@ class NodeSource:
         files = self._files.setdefault(access.name, FileCache())
         identity = self._identities.get(access.name)
         identity_due = identity is None or time.monotonic() - identity[0] >= IDENTITY_SECONDS
-        probes = self._pod_probes(access.name)
+        health = self._health_asked(access.name)
         survey = Survey(
             TREES,
             (
                 DATE_COMMAND,
                 *DF_COMMANDS,
                 SS_COMMAND,
-                *(probe.command for probe in probes),
+                CRICTL_COMMAND,
+                *(health_command(url) for url in health.values()),
                 *(IDENTITY_COMMANDS if identity_due else ()),
             ),
         )
@@ -295,12 +310,15 @@ class NodeSource:
             self._identities[access.name] = identity
         assert identity is not None
         hostname, addresses = identity[1]
-        running = self._running(access.name, probes, answer)
+        runtime = self._runtime_states(access.name, answer)
         pki, kubeconfigs = _pki_files(answer.trees[PKI_TREE]), _kubeconfig_files(kubernetes)
         cni_listing = answer.trees[CNI_TREE]
         wanted = _manifest_files(kubernetes) | pki | kubeconfigs | _cni_files(cni_listing)
         contents = await files.read(access, wanted)  # every changed file in one exchange
-        static_pods, extras, manifests_dir = _static_pods(kubernetes, contents, running)
+        # Without a runtime's answer every pod's state is the sockets' (set just below).
+        static_pods, extras, manifests_dir = _static_pods(kubernetes, contents, runtime or {})
+        if runtime is None:
+            static_pods = self._observed(access.name, static_pods, contents, answer, health)
         certificates = await _certificates(access, pki, kubeconfigs, contents, files)
         cni = _cni(cni_listing, contents)
         return NodeState(
@@ -319,6 +337,8 @@ class NodeSource:
             filesystems=_filesystems(answer),
             listeners=_listeners(answer),
             read_at=dt.datetime.fromtimestamp(answered, dt.UTC),
+            denied=_denied(answer, contents, certificates),
+            sudo_refused=answer.sudo_refused,
         )
 
     @staticmethod
@@ -330,24 +350,61 @@ class NodeSource:
         name = hostname.stdout.strip() if hostname.ok else None
         return name or None, addresses
 
-    def _pod_probes(self, node: str) -> tuple[PodProbe, ...]:
-        """The probe that answered last time alone, else every probe in order."""
-        known = self._pod_probe.get(node)
-        return (known,) if known else self._probes
+    def _health_asked(self, node: str) -> dict[str, str]:
+        """component -> the health URL this read asks (none where crictl tells)."""
+        if node in self._runtime:
+            return {}
+        return self._health_urls.get(node, KUBEADM_HEALTH_URLS)
 
-    def _running(
-        self, node: str, probes: tuple[PodProbe, ...], answer: SurveyAnswer
-    ) -> RunningStates:
-        """component -> (running, evidence), from the first probe that answers."""
-        reasons = []
-        for probe in probes:
-            result = answer.commands[probe.command]
-            if result.ok:
-                self._pod_probe[node] = probe
-                return probe.parse(result.stdout)
-            reasons.append((result.stderr or result.stdout).strip()[:100] or probe.command[0])
-        self._pod_probe.pop(node, None)  # a runtime installed later is found next time
-        return {"": (None, f"unknown: {reasons[0]}")}
+    def _runtime_states(self, node: str, answer: SurveyAnswer) -> RunningStates | None:
+        """crictl's component -> (running, evidence), None when it did not answer (it is
+        asked every time: a runtime installed later is found)."""
+        result = answer.commands[CRICTL_COMMAND]
+        if not result.ok:
+            self._runtime.discard(node)
+            return None
+        self._runtime.add(node)
+        return crictl_states(result.stdout)
+
+    def _observed(
+        self,
+        node: str,
+        pods: tuple[StaticPod, ...],
+        contents: Mapping[str, FileRead],
+        answer: SurveyAnswer,
+        asked: Mapping[str, str],
+    ) -> tuple[StaticPod, ...]:
+        """The pods with what the node's sockets and health endpoints say; remembers the
+        health URLs their manifests name, for the next read to ask (kubeadm's while a
+        component has no manifest)."""
+        manifests = {
+            pod.component: _manifest(data)
+            for pod in pods
+            if pod.file and isinstance(data := contents.get(pod.file), bytes)
+        }
+        urls = {
+            component: health_url(component, manifests[component])
+            if component in manifests
+            else default
+            for component, default in KUBEADM_HEALTH_URLS.items()
+        }
+        self._health_urls[node] = {c: url for c, url in urls.items() if url}
+        ss, listeners = answer.commands[SS_COMMAND], _listeners(answer)
+        failed = (ss.stderr or ss.stdout).strip()[:100] or f"exited with {ss.exit_status}"
+        states = []
+        for pod in pods:
+            url = asked.get(pod.component)
+            words = None
+            if url and url == urls.get(pod.component):  # asked where its manifest says
+                words = health_words(answer.commands[health_command(url)])
+            health = f"{url}: {words}" if words else None
+            running, evidence = (
+                observed(pod.component, manifests.get(pod.component), listeners, health)
+                if ss.ok
+                else (None, f"ss: {failed}")
+            )
+            states.append(replace(pod, running=running, evidence=evidence))
+        return tuple(states)
 
 
 def _manifests(kubernetes: Listing) -> tuple[bool, list[DirEntry]]:
@@ -378,6 +435,7 @@ def _static_pods(
 ) -> tuple[tuple[StaticPod, ...], tuple[ManifestFile, ...], bool]:
     entries = kubernetes.children(KUBERNETES_DIR)
     manifests_dir, files = _manifests(kubernetes)
+    denied = MANIFESTS_DIR in kubernetes.denied  # every manifest unknown: none is missing
     reads = {
         e.name: contents[f"{MANIFESTS_DIR}/{e.name}"]
         if e.kind in READABLE_KINDS
@@ -402,7 +460,7 @@ def _static_pods(
         moved.setdefault(name, f"{KUBERNETES_DIR}/{name}")
     pods, claimed = [], set()
     for component in EXPECTED_COMPONENTS:
-        pod, file = _static_pod(component, parsed, moved, running)
+        pod, file = _static_pod(component, parsed, {} if denied else moved, running, denied)
         pods.append(pod)
         claimed |= {file} if file else set()
     extras = tuple(
@@ -443,7 +501,9 @@ def _static_pod(
     parsed: dict[str, Manifest],
     moved: dict[str, str],
     running: RunningStates,
+    denied: bool = False,
 ) -> tuple[StaticPod, str | None]:
+    """The component's pod and the file that holds it; `denied`: manifests/ was not readable."""
     filename = f"{component}.yaml"
     if filename not in parsed:
         filename = next(
@@ -458,14 +518,15 @@ def _static_pod(
     is_running, evidence = running.get(component) or running.get("", (False, ""))
     if manifest is None:
         where = moved.get(f"{component}.yaml")
-        state = "moved" if where else "missing"
+        state = "denied" if denied else "moved" if where else "missing"
         return StaticPod(
             component, state, moved_to=where, running=is_running, evidence=evidence
         ), None
     path = f"{MANIFESTS_DIR}/{filename}"
     if manifest.error:
+        state = "denied" if manifest.error == DENIED else "invalid"
         return StaticPod(
-            component, "invalid", path, running=is_running, evidence=evidence, error=manifest.error
+            component, state, path, running=is_running, evidence=evidence, error=manifest.error
         ), filename
     flags = tuple((k, v) for k in KEY_FLAGS[component] if (v := manifest.flag(k)) is not None)
     return StaticPod(
@@ -491,20 +552,19 @@ def _extra(
     return ManifestFile(name, stray=stray, pod_name=manifest.pod_name, error=manifest.error)
 
 
-def _crictl(stdout: str) -> RunningStates:
-    containers = json_items(stdout, "containers")
-    if containers is None:
-        return {"": (None, "unknown: crictl printed no JSON")}
-    states: RunningStates = {"": (False, "crictl: no running container")}
-    for container in containers:
-        metadata = container.get("metadata")
-        name = str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
-        if container.get("state") == "CONTAINER_RUNNING":
-            states[name] = (True, "crictl: container running")
-    return states
-
-
-CRICTL_PROBE = PodProbe(("crictl", "ps", "-o", "json"), _crictl)
+def _denied(
+    answer: SurveyAnswer, contents: Mapping[str, FileRead], certificates: Iterable[Certificate]
+) -> tuple[str, ...]:
+    """Every path the node's user was refused: trees, directories in them, files (a
+    certificate's own file, or the one its kubeconfig points at)."""
+    paths = {path for path, content in contents.items() if content == DENIED}
+    paths |= {cert.path for cert in certificates if cert.error == DENIED}
+    for tree, listing in answer.trees.items():
+        if isinstance(listing, Listing):
+            paths.update(listing.denied)
+        elif listing.kind is ErrorKind.PERMISSION:
+            paths.add(tree.path)
+    return tuple(sorted(paths))
 
 
 def _pki_files(pki: Listing | NodeError) -> dict[str, DirEntry]:

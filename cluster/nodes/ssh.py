@@ -13,6 +13,13 @@ to a node whatever ForwardAgent says, and refuses to connect when the ssh_config
 the node or its jump hosts asks for no host-key checking (`UserKnownHostsFile none` or
 /dev/null, `StrictHostKeyChecking no`/`off`/`accept-new`): a config written to switch checking
 off fails loudly, naming its file and line, instead of being quietly overridden.
+
+With `sudo` the SSH user reads as root: the survey shell kept open is `sudo -n sh -s` (one sudo,
+one auth-log line, per connection, not per refresh), reads and stats go to that shell instead of
+SFTP (which reads as the user), and a move is `sudo -n mv`. `sudo = "auto"` starts as the user
+and turns to root for good at the first read the user was refused. When sudo refuses (a password
+wanted, not in sudoers, no sudo), its words are kept and the node is read as the user for the
+rest of the connection: what that user may not read shows as permission denied, never missing.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import os
 import shlex
 import stat as stat_module
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -41,13 +49,21 @@ from cluster.nodes.access import (
     NodeError,
     Survey,
     SurveyAnswer,
+    Tree,
     bounded_text,
     not_regular,
     timed_out,
     too_large,
 )
 from cluster.nodes.local import entry_kind
-from cluster.nodes.survey import finished, new_nonce, parse, script
+from cluster.nodes.survey import (
+    MAX_STDERR_BYTES,
+    finished,
+    new_nonce,
+    parse,
+    script,
+    tool_error,
+)
 
 T = TypeVar("T")
 KEEPALIVE_SECONDS = 10.0
@@ -60,6 +76,12 @@ ENCRYPTION_PREFERENCE = [
     "aes256-gcm@openssh.com",
     *(a.decode() for a in get_default_encryption_algs() if b"gcm" not in a),
 ]
+
+SHELL = "sh -s"
+ROOT_SHELL = "sudo -n sh -s"  # -n: a sudo that wants a password refuses instead of waiting
+# What sudo (or the shell, when there is no sudo) says when it will not run a command.
+SUDO_WORDS = ("sudo:", "sudoers", "may not run sudo")
+SHELL_WORDS_SECONDS = 1.0
 
 SFTP_KINDS = {
     asyncssh.FX_NO_SUCH_FILE: ErrorKind.NOT_FOUND,
@@ -171,6 +193,20 @@ class SshNodeAccess(NodeAccess):
         self._shell_lock = asyncio.Lock()  # one survey at a time per shell
         self._nonce = ""  # frames the shell's answers
         self._shell_refused = False  # this connection's shell cannot run the survey
+        self._shell_as_root = False  # the open shell is ROOT_SHELL
+        self._shell_answered = False  # the open shell answered once (so sudo let it run)
+        self._root = node.sudo is True  # wants root; an "auto" node once refused a read
+        self._sudo_refused: NodeError | None = None  # this connection's sudo said no
+
+    @property
+    def sudo(self) -> bool:
+        """Whether reads and moves go through `sudo -n` now."""
+        return self._root and self._sudo_refused is None
+
+    @property
+    def _root_shell(self) -> bool:
+        """Whether reads go to the root shell (SFTP would read as the SSH user)."""
+        return self.sudo and not self._shell_refused
 
     @property
     def target(self) -> str:
@@ -326,6 +362,7 @@ class SshNodeAccess(NodeAccess):
     def _drop(self) -> None:
         self._shell = None
         self._shell_refused = False  # a new connection may find another shell
+        self._sudo_refused = None  # and sudo fixed meanwhile
         if self._connection is not None:
             self._connection.abort()
         self._connection = None
@@ -355,6 +392,14 @@ class SshNodeAccess(NodeAccess):
         return tuple(sorted(entries, key=lambda e: e.name))
 
     async def stat(self, path: str) -> DirEntry | None:
+        if self._root_shell:
+            tree = Tree(path, 0)
+            listing = (await self._survey(Survey((tree,)))).trees[tree]
+            if isinstance(listing, NodeError):
+                if listing.kind is ErrorKind.NOT_FOUND:
+                    return None
+                raise listing
+            return next(iter(listing.values()), None)
         sftp = await self._sftp_client()
         try:
             attrs = await self._sftp_call("stat", path, sftp.lstat(path))
@@ -367,6 +412,13 @@ class SshNodeAccess(NodeAccess):
         )
 
     async def read_file(self, path: str, limit: int = MAX_READ_BYTES) -> bytes:
+        if self._root_shell:
+            content = (await self._survey(Survey(reads=(path,)))).files[path]
+            if isinstance(content, NodeError):
+                raise content
+            if len(content) > limit:
+                raise too_large(path, len(content), limit)
+            return content
         sftp = await self._sftp_client()
 
         async def read() -> bytes:
@@ -393,13 +445,28 @@ class SshNodeAccess(NodeAccess):
         return await self._sftp_call("read", path, read())
 
     async def rename(self, source: str, target: str) -> None:
+        """Over SFTP as the user; with sudo a `sudo -n mv -T -n` (the user's SFTP may not touch
+        root's 0700 manifests/), and a source still there afterwards means the target
+        appeared meanwhile and `-n` kept it."""
         if await self.stat(target) is not None:
             raise NodeError(ErrorKind.EXISTS, f"{target}: already exists", path=target)
-        sftp = await self._sftp_client()
-        await self._sftp_call("rename", source, sftp.rename(source, target))
+        if not self.sudo:
+            sftp = await self._sftp_client()
+            await self._sftp_call("rename", source, sftp.rename(source, target))
+            return
+        moved = await self.run(["mv", "-T", "-n", "--", source, target])
+        words = moved.stderr.strip()
+        if not moved.ok and _sudo_said(words):
+            raise NodeError(ErrorKind.SUDO, f"{self.name}: sudo -n mv: {words}", path=source)
+        if not moved.ok:
+            raise tool_error(source, words, "mv")
+        if await self.stat(source) is not None:
+            raise NodeError(ErrorKind.EXISTS, f"{target}: already exists", path=target)
 
     async def run(self, argv: Sequence[str], timeout: float | None = None) -> CommandResult:
-        result = await self._exec(shlex.join(argv), timeout or self.timeout)
+        """Runs `argv` (quoted for the node's shell), through `sudo -n` when reading as root."""
+        command = shlex.join(("sudo", "-n", *argv) if self.sudo else argv)
+        result = await self._exec(command, timeout or self.timeout)
         return CommandResult(
             result.exit_status if result.exit_status is not None else -1,
             bounded_text(_bytes(result.stdout)),
@@ -409,7 +476,16 @@ class SshNodeAccess(NodeAccess):
     async def survey(self, survey: Survey) -> SurveyAnswer:
         """One exchange with a `sh -s` kept open on the node: the survey script goes in, its
         framed answer comes out. A node whose shell cannot run it is surveyed call by call; a
-        tree its `find` cannot list or a file its `head` cannot read goes over SFTP."""
+        tree its `find` cannot list or a file its `head` cannot read goes over SFTP. An "auto"
+        node whose answer was refused a read asks again as root, once, and stays root."""
+        answer = await self._survey(survey)
+        if self.node.sudo == "auto" and not (self._root or self._shell_refused) and answer.denied:
+            self._root = True
+            answer = await self._survey(survey)
+        refused = self._sudo_refused
+        return replace(answer, sudo_refused=str(refused)) if refused else answer
+
+    async def _survey(self, survey: Survey) -> SurveyAnswer:
         if self._shell_refused:
             return await super().survey(survey)
         async with self._shell_lock:
@@ -422,19 +498,16 @@ class SshNodeAccess(NodeAccess):
                 self._close_shell()
                 raise
             except (asyncio.IncompleteReadError, asyncssh.Error, OSError) as exc:
-                self._close_shell()
-                if self._connection is None or self._connection.is_closed():
-                    self._drop()
-                    reason = "connection lost" if isinstance(exc, EOFError) else exc
-                    raise NodeError(
-                        ErrorKind.UNREACHABLE, f"{self.name}: survey: {reason}"
-                    ) from None
-                self._shell_refused = True  # the link is fine: the shell exited or was refused
-                return await super().survey(survey)
+                await self._shell_ended(exc)
+                output = None
+        if output is None:  # as the user now, or call by call
+            return await self._survey(survey)
         try:
             answer = parse(survey, nonce, output)
         except NodeError:
             return await super().survey(survey)
+        if self._root_shell:  # the user's SFTP could only see less than root did
+            return answer
         unlisted = [tree for tree, listing in answer.trees.items() if _failed(listing)]
         unread = [path for path, content in answer.files.items() if _failed(content)]
         listings, contents = await asyncio.gather(
@@ -445,18 +518,50 @@ class SshNodeAccess(NodeAccess):
         answer.files.update(zip(unread, contents, strict=True))
         return answer
 
+    async def _shell_ended(self, exc: Exception) -> None:
+        """The shell ended without answering: the link is lost (raised), sudo refused (kept:
+        the node is read as the user meanwhile) or the shell cannot run the survey (a nologin
+        account says so in its own words)."""
+        words = await self._shell_words()
+        self._close_shell()
+        if self._connection is None or self._connection.is_closed():
+            self._drop()
+            reason = "connection lost" if isinstance(exc, EOFError) else exc
+            raise NodeError(ErrorKind.UNREACHABLE, f"{self.name}: survey: {reason}") from None
+        if self._shell_as_root and not self._shell_answered and _sudo_said(words):
+            self._sudo_refused = NodeError(ErrorKind.SUDO, f"{self.name}: {ROOT_SHELL}: {words}")
+        else:
+            self._shell_refused = True  # the link is fine: the shell exited or was refused
+
+    async def _shell_words(self) -> str:
+        """What the shell said on stderr before it ended (sudo's refusal), on one line."""
+        if self._shell is None:
+            return ""
+        try:
+            said = await asyncio.wait_for(
+                self._shell.stderr.read(MAX_STDERR_BYTES), SHELL_WORDS_SECONDS
+            )
+        except (TimeoutError, asyncssh.Error, OSError):
+            return ""
+        return "; ".join(line.strip() for line in bounded_text(said).splitlines() if line.strip())
+
     async def _ask_shell(self, survey: Survey) -> tuple[str, bytes]:
         """(the session's nonce, the survey's answer). The nonce is drawn per session: output
         cannot forge what it never sees, and a fixed end marker keeps readuntil cheap."""
         await self._sftp_client()
         assert self._connection is not None
-        if self._shell is None or self._shell.is_closing():
+        if self._shell is None or self._shell.is_closing() or self._shell_as_root != self.sudo:
+            self._close_shell()
+            self._shell_as_root, self._shell_answered = self.sudo, False
+            # stderr is read only once the shell has ended: the script silences it meanwhile.
             self._shell = await self._connection.create_process(
-                "sh -s", encoding=None, stderr=asyncssh.DEVNULL
+                ROOT_SHELL if self._shell_as_root else SHELL, encoding=None
             )
             self._nonce = new_nonce()
         self._shell.stdin.write(script(survey, self._nonce).encode())
-        return self._nonce, await self._shell.stdout.readuntil(finished(self._nonce))
+        output = await self._shell.stdout.readuntil(finished(self._nonce))
+        self._shell_answered = True
+        return self._nonce, output
 
     def _close_shell(self) -> None:
         if self._shell is not None:
@@ -485,6 +590,11 @@ class SshNodeAccess(NodeAccess):
             connection.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(connection.wait_closed(), self.timeout)
+
+
+def _sudo_said(words: str) -> bool:
+    """Whether these are sudo's words of refusal (or a shell's that has no sudo)."""
+    return any(w in words for w in SUDO_WORDS)
 
 
 def _failed(answer: object) -> bool:

@@ -10,7 +10,9 @@ the commands cannot forge. Changed files are still read over SFTP, which is rare
 
 The script needs a POSIX `sh` and GNU `find` (kubeadm's distributions have both). A tree whose
 `find` fails for another reason than a missing or unreadable directory (busybox's `find` has no
-`-printf`) is listed over SFTP instead; the caller cannot tell the difference.
+`-printf`) is listed over SFTP instead; the caller cannot tell the difference. A directory `find`
+may not enter (`find: 'PATH': Permission denied`, as a non-root user meets kubeadm's 0700
+manifests/) is named in the listing's `denied`: its files are unknown, not missing.
 
 The first line carries the request as JSON, so the lab's SSH server, which has no per-node
 kernel to run the script on, answers it from the node's files in the same framing.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import secrets
 import shlex
 from dataclasses import dataclass
@@ -92,9 +95,11 @@ def script(survey: Survey, nonce: str, root: str = "") -> str:
     # Every command's stdin is /dev/null, or it could read the rest of this script. A file is
     # read only if it is a regular one (or a link to one): `head` on a FIFO would wait for a
     # writer for ever, on a device it would read whatever the device gives.
+    # The shell's own stderr is dropped once it runs (each command's is captured): what reaches
+    # the caller's stderr is only what came before, sudo's refusal, bounded by construction.
     lines = [
         HEADER + json.dumps(request),
-        "exec 3>&1",
+        "exec 3>&1 2>/dev/null",
         f"m='@@{nonce}'",
         "section() {",
         '  n=$1; shift; printf \'%s begin %s\\n\' "$m" "$n"',
@@ -203,20 +208,38 @@ def _content(path: str, status: int, stdout: bytes, stderr: bytes) -> bytes | No
         return (
             too_large(path, len(stdout), MAX_READ_BYTES) if len(stdout) > MAX_READ_BYTES else stdout
         )
-    return _error(path, bounded_text(stderr).strip(), "head")
+    return tool_error(path, bounded_text(stderr).strip(), "head")
 
 
 def _listing(
     tree: Tree, status: int, stdout: bytes, stderr: bytes, root: str
 ) -> Listing | NodeError:
     entries = _entries(stdout, root)
-    if status == 0 or entries:
-        return entries  # a subdirectory find could not enter leaves the rest listed
-    return _error(tree.path, bounded_text(stderr).strip(), "find")
+    if status == 0 or entries:  # a subdirectory find could not enter leaves the rest listed
+        denied = find_denied(stderr, root)
+        return Listing(entries, denied) if denied else entries
+    return tool_error(tree.path, bounded_text(stderr).strip(), "find")
 
 
-def _error(path: str, reason: str, tool: str) -> NodeError:
-    """A failed find or head as the NodeError an SFTP call on `path` would have raised."""
+# GNU find's words for a directory it may not enter; the path is quoted 'so' in the C locale,
+# ‘so’ in a UTF-8 one.
+FIND_DENIED = re.compile(r"^find: (.+): Permission denied$", re.MULTILINE)
+QUOTES = "'\"‘’"
+
+
+def find_denied(stderr: bytes, root: str = "") -> tuple[str, ...]:
+    """The paths `find` said it may not enter, as the node names them (`root` taken off)."""
+    text = bounded_text(stderr)
+    quoted = (match.group(1) for match in FIND_DENIED.finditer(text))
+    return tuple(
+        path[1:-1].removeprefix(root)
+        for path in quoted
+        if len(path) > 1 and path[0] in QUOTES and path[-1] in QUOTES
+    )
+
+
+def tool_error(path: str, reason: str, tool: str) -> NodeError:
+    """A failed find, head or mv as the NodeError an SFTP call on `path` would have raised."""
     if NOT_REGULAR_WORDS in reason:
         return not_regular(path)
     for words, kind in (

@@ -1,8 +1,9 @@
 """The static pods table: per control-plane node, each expected component's manifest and
 state, keyed `node/component` (what the stop/start actions take).
 
-A manifest moved away says where it went (so the restore command is obvious), and whether the
-component runs says which evidence told (crictl, the lab kubelet, or nothing).
+A manifest moved away says where it went (so the restore command is obvious), one the node's
+user may not read says permission denied (never missing), and whether the component runs says
+which evidence told (crictl, or the node's listening sockets and etcd's health endpoint).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def manifest_cell(pod: StaticPod) -> Text:
         return Text(f"↪ moved to {where}", style="bold red")
     if pod.state == "invalid":
         return Text(f"✖ invalid: {pod.error}", style="bold red")
+    if pod.state == "denied":  # unknown, not missing: the user the node is read as may not look
+        return Text("⊘ permission denied", style="yellow")
     return Text("✗ missing", style="bold red")
 
 
