@@ -35,7 +35,7 @@ EXTRA_NODES = 27
 async def refresh_ms(config: Config, runs: int) -> tuple[float, float]:
     """(first refresh incl. connecting, median warm refresh) in milliseconds."""
     pool = NodePool(config)
-    source = NodeSource(pool, config.seams.pod_probes)  # the lab kubelet's evidence too
+    source = NodeSource(pool)
     try:
         started = time.perf_counter()
         nodes = await source.read(fresh=True)
@@ -86,6 +86,7 @@ def farm_nodes(farm: LabPaths, lab: LabPaths) -> tuple[NodeConfig, ...]:
             address=node.address,
             port=node.ssh_port,
             user="ops",
+            sudo=True,  # as the lab logs in: the survey under `sudo -n sh -s`
             identity=lab.cockpit / "id_ed25519",
             known_hosts=farm.cockpit / "known_hosts",
             ssh_config=(),

@@ -4,7 +4,7 @@ Run with `make screenshots` (not in CI). It starts a 3-node lab with the cni-con
 cert-expiring scenarios, drives the app headless (App.run_test + Pilot) at a fixed terminal
 size, and saves the main screen, every pane (tab), a confirmation dialog and the help screen.
 Textual is pinned in pyproject.toml so the SVGs only change when the cockpit does; the operator
-shown in the incident bar and the lab's loopback block are masked; dates, pod names and the
+shown in the incident bar and the lab's /24 are masked; dates, pod names and the
 API's event times still change between runs.
 """
 
@@ -32,7 +32,7 @@ OUT = PROJECT / "screenshots"
 # A fixed path: the equivalent commands in the dialog name the lab's files.
 LAB_ROOT = Path(tempfile.gettempdir()) / "kcockpit-screenshots-lab"
 DEADLINE = 60.0
-LONE_BLOCK = "127.0.0."
+LONE_BLOCK = "10.213.0."
 
 
 async def until(pilot: object, condition: Callable[[], object], what: str) -> None:
@@ -50,7 +50,7 @@ async def shoot(
     app.operating = "operator@bastion (ssh from 192.0.2.10)"  # stable across machines
     saved: list[str] = []
 
-    # The lab takes the first free 127.0.X block; show the one a lone lab gets (same length).
+    # The lab takes the first free 10.213.X.0/24; show the one a lone lab gets (same length).
     block = app.config.etcd.endpoints[0].split("//")[1].rsplit(".", 1)[0] + "."
 
     def save(name: str) -> None:

@@ -38,6 +38,7 @@ from cluster.untrusted import printable
 from lab import pki
 from lab.control import Lab
 from lab.layout import ETCD_CLIENT_PORT, find_etcd
+from lab.network import LabNetwork
 from tests.helpers import eventually, kcockpit, wait_until
 
 BAD_NAME = "cp-badurl"
@@ -162,6 +163,12 @@ class ExtraMember:
     log: Path
 
 
+def lab_route(net: LabNetwork, source: str) -> None:
+    """This machine's route to the lab, speaking from `source`."""
+    route = ["ip", "route", "replace", net.subnet, "dev", net.bridge, "src", source]
+    subprocess.run(route, check=True)
+
+
 async def start_extra_member(
     lab: Lab, config: Config, tmp_path: Path, advertise: str
 ) -> ExtraMember:
@@ -170,9 +177,13 @@ async def start_extra_member(
     peer_url = lab.peer_url_for(BAD_NAME)
     address = urlsplit(peer_url).hostname or ""
     kubernetes = tmp_path / "kubernetes"
-    pki.write_node_pki(
-        kubernetes, pki.load_cas(lab.paths.kubernetes_dir("cp-1")), BAD_NAME, address
-    )
+    net = LabNetwork(lab.spec.subnet)
+    cas = pki.load_cas(lab.paths.kubernetes_dir("cp-1"))
+    pki.write_node_pki(kubernetes, cas, BAD_NAME, address, net.gateway)
+    # This member runs on this machine: the bridge takes its address, and this machine speaks
+    # to the lab from it meanwhile (peers check a peer's source address against its SANs).
+    subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", net.bridge], check=True)
+    lab_route(net, address)
     client = EtcdClient(config.etcd.tls, config.etcd.timeout)
 
     async def add() -> pb.MemberAddResponse | None:
@@ -288,6 +299,9 @@ async def test_a_member_advertising_port_237900_is_its_own_error_and_can_be_remo
     finally:
         extra.process.kill()
         extra.process.wait()
+        net = LabNetwork(lab.spec.subnet)
+        lab_route(net, net.gateway)
+        subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", net.bridge], check=False)
         await remove_if_listed(config, extra.member_id)
 
 

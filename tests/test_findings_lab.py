@@ -196,8 +196,11 @@ def restore_snapshot(lab: Lab, snapshot: Path) -> None:
     wait_until(lambda: all(lab.etcd_pid(n.name) is None for n in spec.nodes), 20, "etcd stopped")
     etcdutl = find_etcd().with_name("etcdutl")
     for node in spec.nodes:
+        # The data dir is bind-mounted into the node: empty it, never replace it.
         data_dir = lab.paths.node_root(node.name) / "var/lib/etcd"
-        shutil.rmtree(data_dir)
+        restored = data_dir.with_name("etcd-restored")
+        for child in data_dir.iterdir():
+            shutil.rmtree(child)
         subprocess.run(
             [
                 str(etcdutl), "snapshot", "restore", str(snapshot),
@@ -205,10 +208,13 @@ def restore_snapshot(lab: Lab, snapshot: Path) -> None:
                 f"--initial-cluster={initial_cluster}",
                 "--initial-cluster-token=kcockpit-lab",
                 f"--initial-advertise-peer-urls={node.peer_url}",
-                f"--data-dir={data_dir}",
+                f"--data-dir={restored}",
             ],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
+        for child in restored.iterdir():
+            child.rename(data_dir / child.name)
+        restored.rmdir()
         lab.start_node(node.name)
 
 

@@ -17,6 +17,7 @@ from cluster.config import Config, KubeConfig
 from cluster.kube.model import KubeView
 from cluster.kube.source import KubeSource
 from cluster.model import Severity, Snapshot
+from lab.apiserver import api_url
 from lab.control import Lab
 from tests.helpers import eventually
 from tests.test_app_etcd import until
@@ -63,7 +64,7 @@ async def test_clean_lab_nodes_ready_daemonsets_ready_no_warnings(
     snapshot = await collector.collect()
     view = snapshot.kube
     assert view is not None and view.reachable, view
-    assert view.server == f"https://{lab.spec.nodes[0].address}:6443"
+    assert view.server == api_url(lab.spec)  # the bridge's address, as a load balancer's
     assert [(n.name, n.ready, n.roles) for n in view.nodes or ()] == [
         (n.name, True, ("control-plane",)) for n in lab.spec.nodes
     ]

@@ -20,6 +20,7 @@ import pytest
 from cluster.config import Config
 from cluster.model import Severity
 from lab.control import Lab
+from lab.network import LabNetwork
 from lab.scenarios import SCENARIOS
 from tests.helpers import collect_once, kcockpit
 from tests.test_app_etcd import until
@@ -41,9 +42,10 @@ def closed_port() -> int:
 
 @pytest.fixture
 def silent_server(lab: Lab) -> Iterator[int]:
-    """A TCP server on a lab address that accepts connections and never says a word."""
+    """A TCP server on the lab bridge's address (this machine's side of the lab network) that
+    accepts connections and never says a word."""
     with socket.socket() as sock:
-        sock.bind((lab.spec.nodes[-1].address, 0))
+        sock.bind((LabNetwork(lab.spec.subnet).gateway, 0))
         sock.listen()
         yield sock.getsockname()[1]
 
@@ -59,9 +61,9 @@ def test_clean_lab_nodes_in_report(lab: Lab) -> None:
         assert node["hostname"] == spec_node.name and spec_node.address in node["addresses"]
         pods = {p["component"]: p for p in node["static_pods"]}
         assert all(p["state"] == "present" for p in pods.values())
-        assert pods["etcd"]["running"] is True and "lab kubelet" in pods["etcd"]["evidence"]
-        assert pods["kube-apiserver"]["running"] is None
-        assert pods["kube-apiserver"]["evidence"] == "lab kubelet: manifest only, no binary"
+        assert pods["etcd"]["running"] is True and "ss: etcd (pid" in pods["etcd"]["evidence"]
+        assert pods["kube-apiserver"]["running"] is False  # the lab has no binary for it
+        assert pods["kube-apiserver"]["evidence"] == "ss: nothing listens on :6443"
         assert pods["kube-apiserver"]["flags"]["advertise-address"] == spec_node.address
         assert pods["etcd"]["version"] == "3.5.16-0"
         certs = {c["path"].removeprefix("/etc/kubernetes/"): c for c in node["certificates"]}
@@ -137,7 +139,10 @@ async def test_ssh_down_and_silent_server_become_errors_within_the_deadline(
     config = lab.config()
     down, silent = lab.spec.nodes[1].name, lab.spec.nodes[2].name
     config = with_node(config, down, address="127.0.0.1", port=closed_port)
-    config = with_node(config, silent, port=silent_server, timeout=1.0)
+    gateway = LabNetwork(lab.spec.subnet).gateway
+    config = with_node(
+        config, silent, address=gateway, port=silent_server, ssh_config=(), timeout=1.0
+    )
     started = time.monotonic()
     snapshot = await collect_once(config)
     assert time.monotonic() - started < 10  # a deadline, not a hang

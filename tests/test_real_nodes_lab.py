@@ -71,15 +71,19 @@ async def test_kcockpit_logs_in_as_ops_and_reads_root_files_with_sudo(lab: Lab) 
     assert node.user == "ops" and node.sudo is True
     plain = SshNodeAccess(dataclasses.replace(node, sudo=False))
     elevated = SshNodeAccess(node)
+    as_root = SshNodeAccess(dataclasses.replace(node, user="root"))
     try:
+        with pytest.raises(NodeError) as refused:
+            await as_root.run(["true"])
+        assert refused.value.kind is ErrorKind.AUTH
         assert (await plain.run(["id", "-un"])).stdout.strip() == "ops"
         assert (await elevated.run(["id", "-un"])).stdout.strip() == "root"
         with pytest.raises(NodeError) as denied:
             await plain.read_file("/etc/kubernetes/manifests/etcd.yaml")
         assert denied.value.kind is ErrorKind.PERMISSION
     finally:
-        await plain.close()
-        await elevated.close()
+        for access in (plain, elevated, as_root):
+            await access.close()
 
 
 async def test_the_other_nodes_are_reached_only_through_the_jump_host(lab: Lab) -> None:

@@ -67,7 +67,8 @@ def ssh_agent(tmp_path: Path) -> Iterator[Path]:
 
 def known_hosts(path: Path, target: LabNode, key: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"[{target.address}]:{target.ssh_port} {key}\n")
+    host = target.address if target.ssh_port == 22 else f"[{target.address}]:{target.ssh_port}"
+    path.write_text(f"{host} {key}\n")
     return path
 
 

@@ -63,22 +63,25 @@ def tmux() -> Iterator[Tmux]:
 
 
 def lab_processes(cockpit_pid: int) -> list[int]:
-    """The cockpit, the lab daemon it owns, and the daemon's etcd children."""
+    """The cockpit, the lab daemon it owns, and everything below the daemon: its nodes and
+    every process in them (their sshd, kubelet and etcd)."""
     daemons = [
         int(p.name)
         for p in Path("/proc").iterdir()
         if p.name.isdigit() and f"--owner\0{cockpit_pid}\0".encode() in _cmdline(p)
     ]
-    children = [
-        int(c)
-        for d in daemons
-        for c in (
-            Path(f"/proc/{d}/task/{d}/children").read_text().split()
-            if Path(f"/proc/{d}").exists()
-            else []
-        )
-    ]
-    return [cockpit_pid, *daemons, *children]
+    below, parents = [], list(daemons)
+    while parents:
+        parent = parents.pop()
+        try:
+            children = [
+                int(c) for c in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+            ]
+        except OSError:
+            continue
+        below += children
+        parents += children
+    return [cockpit_pid, *daemons, *below]
 
 
 def _cmdline(proc: Path) -> bytes:
@@ -119,7 +122,7 @@ def started(tmux: Tmux) -> list[int]:
     assert "kcockpit" in screen and "quorum 2" in screen and "tolerance 1/1" in screen
     pid = int(tmux("display", "-p", "-t", "cockpit", "#{pane_pid}").strip())
     processes = lab_processes(pid)
-    etcds = [p for p in processes if b"/etcd\0" in _cmdline(Path(f"/proc/{p}"))]
+    etcds = [p for p in processes if _cmdline(Path(f"/proc/{p}")).split(b"\0")[0] == b"etcd"]
     assert len(etcds) == 3, processes  # the lab daemon's three members, besides its pod stand-ins
     return processes
 
