@@ -498,5 +498,9 @@ async def test_many_refreshes_under_random_node_faults_leak_nothing(
     await eventually(all_reachable, 30, "every node answering again")
     await collector.node_source.reads_done()
     assert len(asyncio.all_tasks()) <= tasks, "a read left a task behind"
-    assert open_fds() <= fds, "file descriptors leaked"
+
+    async def fds_back() -> bool:  # a dropped jump host's tunnel closes a moment after its link
+        return open_fds() <= fds
+
+    await eventually(fds_back, 10, f"file descriptors back to {fds} (a leak never gets there)")
     await collector.close()
