@@ -411,7 +411,7 @@ class Lab:
 
     def config(self) -> Config:
         """The cockpit config this lab wrote, read as `kcockpit --config` reads it: with the
-        lab's seams plugged in (its node provisioner, kubelet evidence and state dir)."""
+        lab's seams plugged in (its node provisioner and state dir)."""
         return plugged(*load_config_with_table(self.paths.config))
 
     def pods(self, node: str) -> list[dict]:
