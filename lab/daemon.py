@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import logging
 import os
 import shutil
@@ -26,18 +25,12 @@ from pathlib import Path
 
 from lab import network
 from lab.apiserver import LabApiServer
+from lab.kubelet import _die_with_parent
 from lab.layout import LabNode, LabPaths
 from lab.network import LabNetwork
 
 OWNER_POLL_SECONDS = 0.5
 NODE_STOP_SECONDS = 15.0
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_daemon() -> None:
-    """Runs in a node's `unshare` before exec: the daemon's death kills it, and its
-    --kill-child then stops the node."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Nodes:
@@ -73,7 +66,7 @@ class Nodes:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                preexec_fn=_die_with_daemon,
+                preexec_fn=_die_with_parent,  # then unshare's --kill-child stops the node
                 cwd=self.paths.root,
             )
         self.running[node.name] = process
