@@ -2,7 +2,8 @@
 # Installs the few Debian packages the project needs when they are missing:
 # python3-venv (to create .venv), tmux (the terminal tests drive the real TUI in it), and for
 # the lab's real nodes: OpenSSH's server (run per node, never enabled as a system service),
-# sudo (the nodes' operator uses it) and libfaketime (the clock-skew drill).
+# sudo (the nodes' operator uses it) and libfaketime (the clock-skew drill); rsync, which
+# Kubernetes' own build runs (install-kubernetes.sh).
 # Debian's kubectl (kubernetes-client) is unpacked project-locally by install-kubectl.sh.
 set -euo pipefail
 missing=()
@@ -10,6 +11,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v tmux >/dev/null || missing+=(tmux)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v sudo >/dev/null || missing+=(sudo)
+command -v rsync >/dev/null || missing+=(rsync)
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(faketime)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
