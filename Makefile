@@ -1,5 +1,6 @@
 # Two commands set everything up on a fresh machine: `make lab` and `make test`.
-# Both are idempotent: the venv, the package and etcd are installed only when missing.
+# Both are idempotent: the venv, the package, etcd and the Kubernetes control plane (built once
+# from Debian's source, cached in ~/.cache/kcockpit) are installed only when missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,6 +20,7 @@ setup: $(STAMP)
 	@scripts/install-system-deps.sh
 	@scripts/install-etcd.sh
 	@scripts/install-kubectl.sh
+	@scripts/install-kubernetes.sh
 	@# Byte-compiled as a wheel install would be: the launch should not compile the sources.
 	@$(BIN)/python -m compileall -q tui widgets actions cluster lab > /dev/null
 

@@ -25,13 +25,7 @@ from cluster.config import Config, TlsFiles, load_config_with_table
 from cluster.etcd.client import EtcdClient
 from cluster.etcd.source import EtcdSource
 from lab import network, pki
-from lab.apiserver import (
-    api_address,
-    api_url,
-    kubeconfig_path,
-    stopped_marker,
-    write_lab_kubeconfigs,
-)
+from lab.addons import NODE_READERS
 from lab.layout import (
     KUBE_API_PORT,
     MAX_NODES,
@@ -41,7 +35,9 @@ from lab.layout import (
     LabPaths,
     LabSpec,
     find_etcd,
+    find_kube_bin,
 )
+from lab.loadbalancer import endpoint_address, endpoint_url, stopped_marker
 from lab.manifests import render_manifests, write_manifests
 from lab.network import LabNetwork, choose_network
 from lab.node import OPS_USER
@@ -76,6 +72,7 @@ def create_lab(paths: LabPaths, node_count: int, scenarios: tuple[str, ...] = ()
     if not 1 <= node_count <= MAX_NODES:
         raise LabError(f"--nodes must be 1 to {MAX_NODES} (got {node_count})")
     find_etcd()
+    find_kube_bin()
     net = choose_network()
     spec = LabSpec(
         nodes=tuple(LabNode(f"cp-{i + 1}", net.address(i)) for i in range(node_count)),
@@ -138,6 +135,30 @@ def _write_cockpit_credentials(paths: LabPaths, cas: pki.ClusterCAs, spec: LabSp
     for node in spec.nodes:
         write_host_key(paths, node)
     write_lab_kubeconfigs(paths, cas.kubernetes, spec)
+
+
+def kubeconfig_path(paths: LabPaths, limited: bool = False) -> Path:
+    return paths.cockpit / ("kubeconfig-node-reader" if limited else "kubeconfig")
+
+
+def write_lab_kubeconfigs(paths: LabPaths, ca: pki.Issued, spec: LabSpec) -> None:
+    """The cockpit's kubeconfig (a cluster admin, as kubeadm's admin.conf) and one for a user
+    who may only read nodes (lab/addons.py binds its group), to see a real 403. Both talk to
+    the control-plane endpoint, the load balancer."""
+    users = {
+        False: ("kcockpit", ("kubeadm:cluster-admins",)),
+        True: ("kcockpit-nodes-only", (NODE_READERS,)),
+    }
+    for limited, (user, groups) in users.items():
+        issued = pki.issue(user, issuer=ca, client=True, organizations=groups)
+        pki.write_kubeconfig(
+            kubeconfig_path(paths, limited),
+            endpoint_url(spec),
+            ca.cert,
+            issued,
+            user,
+            "kcockpit-lab",
+        )
 
 
 def write_host_key(paths: LabPaths, node: LabNode) -> None:
@@ -414,13 +435,6 @@ class Lab:
         lab's seams plugged in (its node provisioner and state dir)."""
         return plugged(*load_config_with_table(self.paths.config))
 
-    def pods(self, node: str) -> list[dict]:
-        """The lab kubelet's view of its pods (pids as seen inside the node)."""
-        try:
-            return json.loads(self.paths.kubelet_state(node).read_text())["pods"]
-        except (FileNotFoundError, json.JSONDecodeError, KeyError):
-            return []
-
     def node_pid(self, node: str) -> int:
         """The host pid of the node's first process."""
         try:
@@ -538,18 +552,19 @@ class Lab:
         """A kubeconfig whose user may only read nodes: the lab API answers 403 to the rest."""
         return kubeconfig_path(self.paths, limited=True)
 
-    def stop_apiserver(self, timeout: float = 10.0) -> str:
-        """Stops the lab's API server (the lab keeps running); returns its URL."""
+    def stop_endpoint(self, timeout: float = 10.0) -> str:
+        """Stops the control-plane endpoint's load balancer (the API servers keep running):
+        the API unreachable for everyone who goes through it. Returns its URL."""
         stopped_marker(self.paths).touch()
-        return self._await_apiserver(listening=False, timeout=timeout)
+        return self._await_endpoint(listening=False, timeout=timeout)
 
-    def start_apiserver(self, timeout: float = 10.0) -> str:
+    def start_endpoint(self, timeout: float = 10.0) -> str:
         stopped_marker(self.paths).unlink(missing_ok=True)
-        return self._await_apiserver(listening=True, timeout=timeout)
+        return self._await_endpoint(listening=True, timeout=timeout)
 
-    def _await_apiserver(self, listening: bool, timeout: float) -> str:
-        url = api_url(self.spec)
-        address = (api_address(self.spec), KUBE_API_PORT)
+    def _await_endpoint(self, listening: bool, timeout: float) -> str:
+        url = endpoint_url(self.spec)
+        address = (endpoint_address(self.spec), KUBE_API_PORT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with socket.socket() as probe:
@@ -557,7 +572,7 @@ class Lab:
                 if (probe.connect_ex(address) == 0) == listening:
                     return url
             time.sleep(0.05)
-        raise LabError(f"the lab API at {url} did not {'start' if listening else 'stop'}")
+        raise LabError(f"the lab endpoint {url} did not {'start' if listening else 'stop'}")
 
     def freeze(self, node: str) -> int:
         pid = self.etcd_pid(node)

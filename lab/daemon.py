@@ -1,5 +1,6 @@
-"""The lab daemon: one background process that owns the lab's network and nodes, and serves the
-lab's stand-in Kubernetes API (apiserver.py) on the bridge's address.
+"""The lab daemon: one background process that owns the lab's network and nodes, runs the
+control-plane endpoint's load balancer on the bridge's address (loadbalancer.py) and adds what
+an installer adds once the API answers (addons.py).
 
 `kcockpit lab up` starts it detached (its own session) and returns; `kcockpit lab down` sends it
 SIGTERM, on which it stops every node (each node's first process stops its kubelet, which stops
@@ -24,9 +25,10 @@ import time
 from pathlib import Path
 
 from lab import network
-from lab.apiserver import LabApiServer
+from lab.addons import Addons
 from lab.kubelet import _die_with_parent
 from lab.layout import LabNode, LabPaths
+from lab.loadbalancer import LoadBalancer
 from lab.network import LabNetwork
 
 OWNER_POLL_SECONDS = 0.5
@@ -138,7 +140,8 @@ async def serve(paths: LabPaths, owner: int | None, sshd_only: bool = False) -> 
     try:
         nodes.start_new()
         if not sshd_only:
-            tasks.append(asyncio.create_task(LabApiServer(paths).run(stop)))
+            tasks.append(asyncio.create_task(LoadBalancer(paths, net.gateway).run(stop)))
+            tasks.append(asyncio.create_task(Addons(paths).run(stop)))
         if owner:
             tasks.append(asyncio.create_task(_watch_owner(owner, stop)))
         paths.pid.write_text(f"{os.getpid()}\n")

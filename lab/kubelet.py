@@ -1,15 +1,17 @@
-"""The lab kubelet: follows a node's `manifests/` directory like the real kubelet does.
+"""The lab kubelet: follows a node's `manifests/` directory like the real kubelet does, and
+tells the API server what it sees (lab/kubeagent.py).
 
-It runs inside its node (lab/node.py), so a manifest is used verbatim: when `etcd.yaml` is there
-it runs the manifest's command (`etcd` from the node's PATH, as a container image provides it)
-with the manifest's flags and paths; when the manifest or the whole directory is moved away it
-stops it; when it comes back it starts it again with the same data dir. A process that exits on
-its own is restarted with a growing back-off, like CrashLoopBackOff. The lab has no binaries for
-the other components yet, so their manifests are read but reported as not run.
+It runs inside its node (lab/node.py), so a manifest is used verbatim: every static pod's
+command runs (`etcd`, `kube-apiserver`, … from the node's PATH, as a container image provides
+it) with the manifest's flags and paths; when a manifest or the whole directory is moved away
+it stops that pod; when it comes back it starts it again with the same data dir. A process
+that exits on its own is restarted with a growing back-off, like CrashLoopBackOff. Readiness
+is what the pod's own health endpoint says (etcd's /health, the API server's /readyz verified
+against the cluster CA) or, for the controller-manager and the scheduler, whose serving
+certificates are self-signed, that their secure port accepts.
 
-Its state is written to `/var/lib/kubelet/lab-pods.json`, which the lab's stand-in API server
-reads to publish mirror pods, as a kubelet reports its pods to the API. The cockpit never reads
-it: on a node it finds what runs from the node's sockets and processes.
+A real kubelet needs a container runtime and images this machine cannot pull; this one runs
+the binaries directly, and everything it reports is what it observed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,10 +38,13 @@ from cluster.nodes.parse import load_yaml
 log = logging.getLogger("kcockpit.lab.kubelet")
 
 POLL_SECONDS = 0.25
+PROBE_SECONDS = 1.0
+PROBE_TIMEOUT_SECONDS = 2.0
 STOP_GRACE_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 10.0
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 PR_SET_PDEATHSIG = 1
+CLUSTER_CA = "/etc/kubernetes/pki/ca.crt"
 
 
 def _die_with_parent() -> None:
@@ -60,18 +68,35 @@ async def stop_process(
         await process.wait()
 
 
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 @dataclass
 class PodState:
+    """One static pod: its manifest and what its process is doing."""
+
     file: str
     digest: str
     component: str
+    document: dict
     command: list[str]
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     next_start: float = 0.0
-    started_at: str | None = None
-    note: str = ""
+    started_at: dt.datetime | None = None
+    ready: bool = False
+    note: str = ""  # why it is not running or not ready, in the kubelet's words
+    last_exit: int | None = None
     exits: list[int] = field(default_factory=list)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process and self.running else None
 
 
 class LabKubelet:
@@ -79,19 +104,19 @@ class LabKubelet:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.state_file = Path("/var/lib/kubelet/lab-pods.json")
         self.manifests = Path("/etc/kubernetes/manifests")
         self.log_dir = Path("/var/log/pods")
         self.pods: dict[str, PodState] = {}
-        self._written = ""
 
     async def run(self, stop: asyncio.Event) -> None:
+        probes = asyncio.create_task(self._probe_forever(stop))
         try:
             while not stop.is_set():
                 await self.sync()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), POLL_SECONDS)
         finally:
+            probes.cancel()
             await self.stop_all()
 
     async def sync(self) -> None:
@@ -106,18 +131,17 @@ class LabKubelet:
                 self.pods[file] = pod
         loop = asyncio.get_running_loop()
         for pod in self.pods.values():
-            if pod.component != "etcd":
-                continue
             if pod.process and pod.process.returncode is not None:
-                pod.exits.append(pod.process.returncode)
+                pod.last_exit = pod.process.returncode
+                pod.exits.append(pod.last_exit)
                 pod.restarts += 1
                 backoff = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(pod.restarts, 5))
                 pod.next_start = loop.time() + backoff
-                pod.note = f"exited with {pod.process.returncode}; restarting in {backoff:g} s"
+                pod.note = f"exited with {pod.last_exit}; back-off {backoff:g}s restarting it"
                 pod.process = None
+                pod.ready = False
             if pod.process is None and loop.time() >= pod.next_start:
                 await self._start(pod)
-        self._write_state()
 
     def _read_manifests(self) -> dict[str, PodState]:
         wanted: dict[str, PodState] = {}
@@ -134,18 +158,16 @@ class LabKubelet:
                 continue
             try:
                 data = path.read_bytes()
-                component, command = _pod_command(data)
+                document, component, command = _pod_command(data)
             except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
                 log.warning("%s: ignoring invalid manifest %s: %s", self.name, path.name, exc)
                 continue
-            if command and os.path.basename(command[0]) == "etcd":
-                component = "etcd"
             wanted[path.name] = PodState(
                 file=path.name,
                 digest=hashlib.sha256(data).hexdigest(),
                 component=component,
+                document=document,
                 command=list(command),
-                note="" if component == "etcd" else "manifest only: the lab has no binary for it",
             )
         return wanted
 
@@ -162,17 +184,19 @@ class LabKubelet:
             )
         except OSError as exc:
             pod.note = f"cannot start: {exc}"
+            pod.last_exit = 128
             pod.next_start = asyncio.get_running_loop().time() + MAX_BACKOFF_SECONDS
             return
         finally:
             log_file.close()
-        pod.started_at = dt.datetime.now(dt.UTC).isoformat()
-        pod.note = ""
+        pod.started_at = now_utc()
+        pod.note = "starting: not ready yet"
         log.info("%s: started %s (pid %s)", self.name, pod.component, pod.process.pid)
 
     async def _stop(self, pod: PodState) -> None:
         process = pod.process
         pod.process = None
+        pod.ready = False
         if process is None or process.returncode is not None:
             return
         log.info("%s: stopping %s (pid %s)", self.name, pod.component, process.pid)
@@ -180,58 +204,93 @@ class LabKubelet:
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(self._stop(pod) for pod in self.pods.values()))
-        self._write_state()
 
-    def _write_state(self) -> None:
-        pods = []
-        for pod in self.pods.values():
-            running = pod.process is not None and pod.process.returncode is None
-            pods.append(
-                {
-                    "file": pod.file,
-                    "component": pod.component,
-                    "state": "running" if running else "stopped",
-                    "pid": pod.process.pid if running and pod.process else None,
-                    "restarts": pod.restarts,
-                    "started_at": pod.started_at if running else None,
-                    "note": pod.note,
-                }
-            )
-        text = json.dumps({"node": self.name, "pods": pods}, indent=1)
-        if text == self._written:
-            return
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(self.state_file)
-        self._written = text
+    async def _probe_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            pods = [pod for pod in self.pods.values() if pod.running]
+            results = await asyncio.gather(*(self._probe(pod) for pod in pods))
+            for pod, (ready, note) in zip(pods, results, strict=True):
+                if pod.running:
+                    pod.ready, pod.note = ready, note
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), PROBE_SECONDS)
+
+    async def _probe(self, pod: PodState) -> tuple[bool, str]:
+        """The pod's readiness from its manifest's probe (readiness, else liveness)."""
+        container = pod.document["spec"]["containers"][0]
+        probe = container.get("readinessProbe") or container.get("livenessProbe") or {}
+        get = probe.get("httpGet") or {}
+        host, port = str(get.get("host") or "127.0.0.1"), int(get.get("port") or 0)
+        if not port:
+            return True, ""
+        if str(get.get("scheme", "HTTP")).upper() == "HTTPS" and pod.component in SELF_SIGNED:
+            try:
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(host, port), PROBE_TIMEOUT_SECONDS
+                )
+            except (OSError, TimeoutError) as exc:
+                return False, f"readiness: {host}:{port}: {exc or 'no answer'}"
+            writer.close()
+            return True, ""
+        url = f"{str(get.get('scheme', 'HTTP')).lower()}://{host}:{port}{get.get('path', '/')}"
+        return await asyncio.to_thread(_http_ready, url)
+
+
+# Their secure ports serve certificates they make themselves at start: nothing to verify
+# them with, so the probe checks that the port accepts (and never skips verification).
+SELF_SIGNED = frozenset({"kube-controller-manager", "kube-scheduler"})
+
+
+def _http_ready(url: str) -> tuple[bool, str]:
+    """(ready, why not) of one HTTP(S) probe; HTTPS is verified against the cluster CA."""
+    context = ssl.create_default_context(cafile=CLUSTER_CA) if url.startswith("https") else None
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_SECONDS, context=context) as reply:
+            reply.read(4096)
+            return True, ""
+    except urllib.error.HTTPError as exc:
+        return False, f"readiness probe failed: HTTP probe failed with statuscode: {exc.code}"
+    except (OSError, ValueError) as exc:
+        return False, f"readiness probe failed: {url}: {exc}"
 
 
 def main() -> None:
-    """`python -m lab.kubelet NODE`, inside the node: runs its static pods until SIGTERM."""
+    """`python -m lab.kubelet NODE ADDRESS`, inside the node: runs its static pods and reports to the
+    API server until SIGTERM."""
+    from lab.kubeagent import KubeAgent  # it builds on this module
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(_serve(sys.argv[1]))
 
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        kubelet = LabKubelet(sys.argv[1])
+        await asyncio.gather(kubelet.run(stop), KubeAgent(kubelet, sys.argv[2]).run(stop))
 
-async def _serve(name: str) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await LabKubelet(name).run(stop)
+    asyncio.run(serve())
 
 
 @functools.lru_cache(maxsize=64)
-def _pod_command(data: bytes) -> tuple[str, tuple[str, ...]]:
-    """(pod name, command + args) of a manifest; memoised, as the kubelet looks at the same
-    manifests four times a second (parsing them each time was most of an idle lab's CPU)."""
+def _pod_command_cached(data: bytes) -> tuple[str, str, tuple[str, ...]]:
     document, error = load_yaml(data)  # aliases refused: a billion-laughs file stays small
     if error:
         raise ValueError(error)
     container = document["spec"]["containers"][0]
     command = [str(c) for c in container.get("command") or []]
     command += [str(a) for a in container.get("args") or []]
-    return str(document["metadata"]["name"]), tuple(command)
+    if not command:
+        raise ValueError("the container has no command (the lab runs no images)")
+    return json.dumps(document), str(document["metadata"]["name"]), tuple(command)
+
+
+def _pod_command(data: bytes) -> tuple[dict, str, tuple[str, ...]]:
+    """(document, pod name, command + args) of a manifest; memoised, as the kubelet looks at
+    the same manifests four times a second (parsing them each time was most of an idle lab's
+    CPU). The document is a fresh copy each time: callers may keep it."""
+    text, name, command = _pod_command_cached(data)
+    return json.loads(text), name, command
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ from pathlib import Path
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 SSH_PORT = 22  # every node has its own address: the standard ports, as on a real node
-KUBE_API_PORT = 6443  # the lab's stand-in API server, on the bridge's address (a load balancer's)
+KUBE_API_PORT = 6443  # each node's kube-apiserver, and the lab's load balancer on the bridge
+KUBE_VERSION = "v1.20.2"  # what scripts/install-kubernetes.sh builds
+KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 MAX_NODES = 7
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,9 +125,6 @@ class LabPaths:
         """A drill the node stages for real when it starts (lab/node.py), e.g. a skewed clock."""
         return self.root / "drills" / f"{name}.json"
 
-    def kubelet_state(self, name: str) -> Path:
-        return self.node_root(name) / "var" / "lib" / "kubelet" / "lab-pods.json"
-
     def load_spec(self) -> LabSpec:
         try:
             return LabSpec.from_json(self.spec.read_text())
@@ -168,3 +167,19 @@ def find_etcd() -> Path:
 def etcdctl_for(etcd: Path) -> Path | None:
     sibling = etcd.with_name("etcdctl")
     return sibling if sibling.exists() else (Path(p) if (p := shutil.which("etcdctl")) else None)
+
+
+def find_kube_bin() -> Path:
+    """The directory holding the lab's Kubernetes control-plane binaries: $KCOCKPIT_KUBE_BIN,
+    else the build scripts/install-kubernetes.sh cached for this machine."""
+    wanted = os.environ.get("KCOCKPIT_KUBE_BIN")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    directory = Path(wanted) if wanted else cache / "kcockpit" / f"kubernetes-{KUBE_VERSION[1:]}"
+    missing = [b for b in KUBE_BINARIES if not os.access(directory / b, os.X_OK)]
+    if missing:
+        raise LabError(
+            f"no {', '.join(missing)} in {directory}: run `make setup` (builds Kubernetes "
+            f"{KUBE_VERSION} once and caches it there), or set KCOCKPIT_KUBE_BIN to a directory "
+            f"holding {', '.join(KUBE_BINARIES)}"
+        )
+    return directory

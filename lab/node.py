@@ -34,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-from lab.layout import PROJECT_ROOT, LabNode, LabPaths, find_etcd
+from lab.layout import PROJECT_ROOT, LabNode, LabPaths, find_etcd, find_kube_bin
 
 SSHD = "/usr/sbin/sshd"
 OPS_USER, OPS_UID = "ops", 2222
@@ -63,8 +63,15 @@ def _bind(source: Path, target: Path) -> None:
     _mount(str(source), target, flags=MS_BIND | MS_REC)
 
 
-def shape(paths: LabPaths, node: LabNode, jump: LabNode | None, drill: dict[str, float]) -> None:
-    """Mounts, hostname, the operator and the sshd config of a node (see the module doc)."""
+def shape(
+    paths: LabPaths,
+    node: LabNode,
+    jump: LabNode | None,
+    drill: dict[str, float],
+    binaries: tuple[Path, ...] = (),
+) -> None:
+    """Mounts, hostname, the operator and the sshd config of a node (see the module doc);
+    `binaries` are directories the node's image carries (etcd's, Kubernetes')."""
     root = paths.node_root(node.name)
     scratch = paths.layers(node.name)
     scratch.mkdir(parents=True, exist_ok=True)
@@ -87,7 +94,7 @@ def shape(paths: LabPaths, node: LabNode, jump: LabNode | None, drill: dict[str,
         _bind(root / "var/lib/etcd", etcd_data)
     host_key = paths.host_key(node.name).read_bytes()
     authorized = (paths.cockpit / "id_ed25519.pub").read_bytes()
-    _private_dirs(scratch)
+    _private_dirs(scratch, (PROJECT_ROOT, *binaries))
     socket.sethostname(node.name)
     Path("/etc/hostname").write_text(f"{node.name}\n")
     Path("/etc/hosts").write_text(
@@ -97,15 +104,17 @@ def shape(paths: LabPaths, node: LabNode, jump: LabNode | None, drill: dict[str,
     _configure_sshd(node, jump, host_key)
 
 
-def _private_dirs(scratch: Path) -> None:
-    """/home, /run and /tmp of the node's own. The project (code, venv, etcd) stays visible
-    under the new /tmp when it lives in /tmp, as a node's image would carry its binaries."""
+def _private_dirs(scratch: Path, keep: tuple[Path, ...]) -> None:
+    """/home, /run and /tmp of the node's own. What `keep` names (the project: code, venv,
+    etcd; the Kubernetes binaries) stays visible under the new ones when it lives there, as a
+    node's image would carry its binaries."""
     for top in ("home", "run", "tmp"):
         private = scratch / top
         private.mkdir(mode=0o1777 if top == "tmp" else 0o755)
         private.chmod(0o1777 if top == "tmp" else 0o755)
-        if PROJECT_ROOT.is_relative_to(f"/{top}"):
-            _bind(PROJECT_ROOT, private / PROJECT_ROOT.relative_to(f"/{top}"))
+        for kept in keep:
+            if kept.is_relative_to(f"/{top}"):
+                _bind(kept, private / kept.relative_to(f"/{top}"))
         _bind(private, Path(f"/{top}"))
 
 
@@ -209,16 +218,16 @@ def run(paths: LabPaths, node: LabNode, sshd_only: bool) -> None:
         drill = {k: float(v) for k, v in json.loads(paths.drill(node.name).read_text()).items()}
     except FileNotFoundError:
         drill = {}
-    shape(paths, node, jump, drill)
+    binaries = () if sshd_only else (find_etcd().parent, find_kube_bin())
+    shape(paths, node, jump, drill, binaries)
     if sshd_only:  # a node of the SSH farm (lab/sshfarm.py): sshd is all it runs
         os.execv(SSHD, [SSHD, "-D", "-e"])
     children = [subprocess.Popen([SSHD, "-D", "-e"])]
     if drill.get("hold_port"):
         children.append(hold_port(int(drill["hold_port"])))
-    etcd = find_etcd()
     kubelet = subprocess.Popen(
-        [sys.executable, "-m", "lab.kubelet", node.name],
-        env={**os.environ, "PATH": f"{etcd.parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+        [sys.executable, "-m", "lab.kubelet", node.name, node.address],
+        env={**os.environ, "PATH": os.pathsep.join([*map(str, binaries), os.environ["PATH"]])},
         cwd="/",
     )
     children.append(kubelet)

@@ -124,9 +124,13 @@ def _key_pem(key: PrivateKey) -> bytes:
 
 @dataclass(frozen=True)
 class ClusterCAs:
+    """What kubeadm shares between control-plane nodes (`kubeadm join --control-plane` copies
+    it): the three CAs and the service-account key pair every API server verifies tokens with."""
+
     kubernetes: Issued
     etcd: Issued
     front_proxy: Issued
+    service_account: PrivateKey
 
 
 def make_cas() -> ClusterCAs:
@@ -134,6 +138,7 @@ def make_cas() -> ClusterCAs:
         kubernetes=issue("kubernetes", ca=True),
         etcd=issue("etcd-ca", ca=True),
         front_proxy=issue("front-proxy-ca", ca=True),
+        service_account=new_key(),
     )
 
 
@@ -147,10 +152,13 @@ def load_cas(kubernetes_dir: Path) -> ClusterCAs:
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         return Issued(cert, key)
 
+    service_account = serialization.load_pem_private_key((pki_dir / "sa.key").read_bytes(), None)
+    assert isinstance(service_account, ec.EllipticCurvePrivateKey)
     return ClusterCAs(
         kubernetes=load(pki_dir / "ca"),
         etcd=load(pki_dir / "etcd" / "ca"),
         front_proxy=load(pki_dir / "front-proxy-ca"),
+        service_account=service_account,
     )
 
 
@@ -158,8 +166,10 @@ def write_node_pki(
     kubernetes_dir: Path, cas: ClusterCAs, hostname: str, address: str, endpoint: str
 ) -> None:
     """Writes /etc/kubernetes/pki and the kubeconfigs of one control-plane node. `endpoint` is
-    the control plane's address (kubeadm's controlPlaneEndpoint, the lab's bridge): the API
-    server's certificate names it and the kubeconfigs talk to it."""
+    the control plane's address (kubeadm's controlPlaneEndpoint, the lab's load balancer): the
+    API server's certificate names it and admin.conf talks to it. The node's own components
+    (kubelet, controller-manager, scheduler) talk to the node's own API server, as kubeadm
+    sets them up, so a node whose control plane is down stops renewing its Lease."""
     pki = kubernetes_dir / "pki"
     write_pair(pki, "ca", cas.kubernetes)
     write_pair(pki / "etcd", "ca", cas.etcd)
@@ -202,7 +212,7 @@ def write_node_pki(
     }
     for path, issued in leaves.items():
         write_pair(path.parent, path.name, issued)
-    service_account = new_key()
+    service_account = cas.service_account
     (pki / "sa.key").write_bytes(_key_pem(service_account))
     (pki / "sa.key").chmod(0o600)
     (pki / "sa.pub").write_bytes(
@@ -210,15 +220,15 @@ def write_node_pki(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    server = f"https://{endpoint}:6443"
+    balanced, local = f"https://{endpoint}:6443", f"https://{address}:6443"
     kubeconfigs = {
-        "admin.conf": ("kubernetes-admin", ("kubeadm:cluster-admins",)),
-        "super-admin.conf": ("kubernetes-super-admin", ("system:masters",)),
-        "kubelet.conf": (f"system:node:{hostname}", ("system:nodes",)),
-        "controller-manager.conf": ("system:kube-controller-manager", ()),
-        "scheduler.conf": ("system:kube-scheduler", ()),
+        "admin.conf": ("kubernetes-admin", ("kubeadm:cluster-admins",), balanced),
+        "super-admin.conf": ("kubernetes-super-admin", ("system:masters",), balanced),
+        "kubelet.conf": (f"system:node:{hostname}", ("system:nodes",), local),
+        "controller-manager.conf": ("system:kube-controller-manager", (), local),
+        "scheduler.conf": ("system:kube-scheduler", (), local),
     }
-    for filename, (user, groups) in kubeconfigs.items():
+    for filename, (user, groups, server) in kubeconfigs.items():
         issued = issue(user, issuer=k8s, client=True, organizations=groups)
         write_kubeconfig(kubernetes_dir / filename, server, cas.kubernetes.cert, issued, user)
 

@@ -24,7 +24,7 @@ from cluster.config import TlsFiles
 from cluster.etcd.client import EtcdClient
 from cluster.nodes.parse import describe_certificate
 from lab import pki, running_scenarios
-from lab.layout import LabError, LabPaths, LabSpec
+from lab.layout import KUBE_VERSION, LabError, LabPaths, LabSpec
 
 MOVED_SUFFIX = "20230310"  # the runbook's date, so the restore commands read like the runbook
 CILIUM_CONFLIST = {
@@ -32,6 +32,7 @@ CILIUM_CONFLIST = {
     "name": "cilium",
     "plugins": [{"type": "cilium-cni", "enable-debug": False, "log-file": "/var/run/cilium.log"}],
 }
+SKEWED_VERSION = "v1.21.14"  # the next minor: what an upgrade half done leaves
 HUGE_FILE_BYTES = 50 * 1000 * 1000
 TINY_QUOTA = 1024 * 1024
 
@@ -165,7 +166,7 @@ def _stray_manifest_backup(paths: LabPaths, spec: LabSpec) -> None:
 
 def _image_skew(paths: LabPaths, spec: LabSpec) -> None:
     manifest = paths.manifests(_first(spec)) / "kube-scheduler.yaml"
-    manifest.write_text(manifest.read_text().replace("v1.29.4", "v1.30.1"))
+    manifest.write_text(manifest.read_text().replace(f":{KUBE_VERSION}", f":{SKEWED_VERSION}"))
 
 
 def _bad_files(paths: LabPaths, spec: LabSpec) -> None:
@@ -245,7 +246,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "image-skew",
-            "cp-1's kube-scheduler manifest runs v1.30.1, the others v1.29.4",
+            f"cp-1's kube-scheduler manifest names {SKEWED_VERSION}, the others {KUBE_VERSION}",
             _image_skew,
         ),
         Scenario(
