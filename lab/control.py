@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -26,8 +27,10 @@ from cluster.etcd.client import EtcdClient
 from cluster.etcd.source import EtcdSource
 from lab import network, pki
 from lab.addons import NODE_READERS
+from lab.kubeapi import API_ERRORS, Rest
 from lab.layout import (
     KUBE_API_PORT,
+    KUBE_BINARIES,
     MAX_NODES,
     LabError,
     LabNeedsRoot,
@@ -50,6 +53,7 @@ from lab.scenarios import (
 )
 
 DEFAULT_UP_TIMEOUT = 60.0
+KUBE_COMPONENTS = frozenset({"etcd", *KUBE_BINARIES})
 DOWN_TIMEOUT = 20.0
 
 CALICO_CONFLIST = {
@@ -67,24 +71,28 @@ CALICO_CONFLIST = {
 }
 
 
-def create_lab(paths: LabPaths, node_count: int, scenarios: tuple[str, ...] = ()) -> LabSpec:
+def create_lab(
+    paths: LabPaths, node_count: int, scenarios: tuple[str, ...] = (), control_plane: bool = True
+) -> LabSpec:
     """Writes a fresh lab: PKI, manifests, CNI config, SSH keys, spec and cockpit config."""
     if not 1 <= node_count <= MAX_NODES:
         raise LabError(f"--nodes must be 1 to {MAX_NODES} (got {node_count})")
     find_etcd()
-    find_kube_bin()
+    if control_plane:
+        find_kube_bin()
     net = choose_network()
     spec = LabSpec(
         nodes=tuple(LabNode(f"cp-{i + 1}", net.address(i)) for i in range(node_count)),
         subnet=net.subnet,
         scenarios=scenarios,
+        control_plane=control_plane,
     )
     check_scenarios(spec)
     paths.root.mkdir(parents=True, exist_ok=True)
     cas = pki.make_cas()
     initial_cluster = ",".join(f"{n.name}={n.peer_url}" for n in spec.nodes)
     for node in spec.nodes:
-        provision_node(paths, cas, node, net.gateway, initial_cluster, "new")
+        provision_node(paths, cas, spec, node, initial_cluster, "new")
     _write_cockpit_credentials(paths, cas, spec)
     apply_scenarios(paths, spec)
     paths.spec.write_text(spec.to_json())
@@ -95,15 +103,17 @@ def create_lab(paths: LabPaths, node_count: int, scenarios: tuple[str, ...] = ()
 def provision_node(
     paths: LabPaths,
     cas: pki.ClusterCAs,
+    spec: LabSpec,
     node: LabNode,
-    endpoint: str,
     initial_cluster: str,
     state: str,
 ) -> None:
     """One node's files, with kubeadm's modes: PKI, static pod manifests, CNI config, an empty
     etcd data dir."""
+    endpoint = endpoint_address(spec)
     pki.write_node_pki(paths.kubernetes_dir(node.name), cas, node.name, node.address, endpoint)
-    write_manifests(paths.manifests(node.name), render_manifests(node, initial_cluster, state))
+    manifests = render_manifests(node, initial_cluster, state, spec.control_plane)
+    write_manifests(paths.manifests(node.name), manifests)
     write_cni(paths.node_root(node.name), node.address)
     data_dir = paths.node_root(node.name) / "var" / "lib" / "etcd"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -217,7 +227,7 @@ def write_cockpit_config(paths: LabPaths, spec: LabSpec) -> None:
         "[lab]",
         'dir = "."',
     ]
-    if kubeconfig_path(paths).exists():
+    if spec.control_plane:
         lines += ["", "[kube]", 'kubeconfig = "cockpit/kubeconfig"', "timeout = 2.0"]
     write_ssh_config(paths, spec)
     for node in spec.nodes:
@@ -275,11 +285,14 @@ def lab_up(
     owner: int | None = None,
     remove_dir: bool = False,
     scenarios: tuple[str, ...] = (),
+    control_plane: bool = True,
 ) -> LabSpec:
-    """Starts the lab in `root` (creating it unless it exists) and waits until etcd is healthy.
+    """Starts the lab in `root` (creating it unless it exists) and waits until etcd is healthy
+    and, with the control plane, until the API has every running node and its static pods.
 
     `scenarios` are staged when the lab is created (those needing a running cluster once it is
-    healthy); members they stop are not waited for.
+    healthy); members they stop are not waited for. `control_plane=False` makes etcd-only
+    nodes (no Kubernetes API), for what needs only etcd and the nodes.
     """
     require_root()
     paths = LabPaths(root.resolve())
@@ -293,14 +306,17 @@ def lab_up(
     with _address_lock():
         network.sweep(lambda lab_dir: LabPaths(lab_dir).daemon_pid() is not None)
         created = not paths.spec.exists()
-        spec = create_lab(paths, nodes, scenarios) if created else paths.load_spec()
+        spec = create_lab(paths, nodes, scenarios, control_plane) if created else paths.load_spec()
         if scenarios and set(scenarios) != set(spec.scenarios):
             raise LabError(
                 f"scenarios are staged when a lab is created: use a new --dir, not {root}"
             )
         pid = start_daemon(paths, owner=owner, remove_dir=remove_dir)
         try:
+            started = time.monotonic()
             asyncio.run(wait_healthy(paths, spec, timeout, pid))
+            if spec.control_plane:
+                wait_api(paths, spec, timeout - (time.monotonic() - started))
             if created:
                 asyncio.run(stage_running_scenarios(spec, tls_of(paths)))
         except BaseException:
@@ -362,6 +378,50 @@ async def wait_healthy(
         source.close()
         await client.close()
     raise LabError(f"the lab did not become healthy within {timeout:g} s: {last}")
+
+
+def wait_api(paths: LabPaths, spec: LabSpec, timeout: float) -> None:
+    """Waits until the API, through the load balancer, has every node whose API server runs
+    (a node whose own API server is down cannot register: its kubelet talks to it), a mirror
+    pod for each static pod such a node's manifests name, and the DaemonSets' pods on it."""
+    deadline = time.monotonic() + timeout
+    rest, last = None, "no answer yet"
+    while time.monotonic() < deadline:
+        try:
+            rest = rest or Rest(str(kubeconfig_path(paths)))
+            missing = _missing_from_api(paths, spec, rest)
+        except API_ERRORS as exc:
+            missing = [str(exc).splitlines()[0][:200]]
+        if not missing:
+            return
+        last = "; ".join(missing)
+        time.sleep(0.25)
+    raise LabError(f"the lab's API did not settle within {timeout:g} s: {last}")
+
+
+def _missing_from_api(paths: LabPaths, spec: LabSpec, rest: Rest) -> list[str]:
+    serving = [
+        n.name for n in spec.nodes if (paths.manifests(n.name) / "kube-apiserver.yaml").exists()
+    ]
+    nodes = {n["metadata"]["name"] for n in rest.call("GET", "/api/v1/nodes")["items"]}
+    pods = rest.call("GET", "/api/v1/namespaces/kube-system/pods")["items"]
+    present = {(p["spec"].get("nodeName"), p["metadata"]["name"]) for p in pods}
+    daemonset_pods = {
+        (p["spec"].get("nodeName"), (p["metadata"].get("ownerReferences") or [{}])[0].get("name"))
+        for p in pods
+        if (p.get("status") or {}).get("phase") == "Running"
+    }
+    missing = [f"node {name} not registered" for name in serving if name not in nodes]
+    for name in serving:
+        for manifest in sorted(paths.manifests(name).glob("*.yaml")):
+            if (
+                manifest.stem in KUBE_COMPONENTS
+                and (name, f"{manifest.stem}-{name}") not in present
+            ):
+                missing.append(f"no mirror pod {manifest.stem}-{name}")
+        if (name, "kube-proxy") not in daemonset_pods:
+            missing.append(f"no kube-proxy pod running on {name}")
+    return missing
 
 
 def _accepts(address: str, port: int) -> bool:
@@ -523,10 +583,9 @@ class Lab:
         if any(n.name == name or n.address == address for n in spec.nodes):
             raise LabError(f"the lab already has a node {name} or address {address}")
         cas = pki.load_cas(paths.kubernetes_dir(spec.nodes[0].name))
-        endpoint = LabNetwork(spec.subnet).gateway
-        provision_node(paths, cas, node, endpoint, initial_cluster, "existing")
+        provision_node(paths, cas, spec, node, initial_cluster, "existing")
         write_host_key(paths, node)
-        grown = LabSpec(nodes=(*spec.nodes, node), subnet=spec.subnet, scenarios=spec.scenarios)
+        grown = dataclasses.replace(spec, nodes=(*spec.nodes, node))
         paths.spec.write_text(grown.to_json())
         write_cockpit_config(paths, grown)
         pid = paths.daemon_pid()

@@ -139,7 +139,7 @@ async def serve(paths: LabPaths, owner: int | None, sshd_only: bool = False) -> 
     loop.add_signal_handler(signal.SIGUSR1, nodes.start_new)
     try:
         nodes.start_new()
-        if not sshd_only:
+        if spec.control_plane and not sshd_only:
             tasks.append(asyncio.create_task(LoadBalancer(paths, net.gateway).run(stop)))
             tasks.append(asyncio.create_task(Addons(paths).run(stop)))
         if owner:

@@ -121,11 +121,10 @@ class LabKubelet:
 
     async def sync(self) -> None:
         wanted = self._read_manifests()
-        for file in list(self.pods):
-            pod = self.pods[file]
-            if file not in wanted or wanted[file].digest != pod.digest:
-                await self._stop(pod)
-                del self.pods[file]
+        gone = [p for f, p in self.pods.items() if f not in wanted or wanted[f].digest != p.digest]
+        await asyncio.gather(*(self._stop(pod) for pod in gone))  # together, as a kubelet does
+        for pod in gone:
+            del self.pods[pod.file]
         for file, pod in wanted.items():
             if file not in self.pods:
                 self.pods[file] = pod
@@ -255,8 +254,9 @@ def _http_ready(url: str) -> tuple[bool, str]:
 
 
 def main() -> None:
-    """`python -m lab.kubelet NODE ADDRESS`, inside the node: runs its static pods and reports to the
-    API server until SIGTERM."""
+    """`python -m lab.kubelet NODE ADDRESS [--standalone]`, inside the node: runs its static
+    pods and reports to the API server (standalone: to none, as on an external etcd node)
+    until SIGTERM."""
     from lab.kubeagent import KubeAgent  # it builds on this module
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -267,7 +267,10 @@ def main() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         kubelet = LabKubelet(sys.argv[1])
-        await asyncio.gather(kubelet.run(stop), KubeAgent(kubelet, sys.argv[2]).run(stop))
+        if "--standalone" in sys.argv[3:]:
+            await kubelet.run(stop)
+        else:
+            await asyncio.gather(kubelet.run(stop), KubeAgent(kubelet, sys.argv[2]).run(stop))
 
     asyncio.run(serve())
 

@@ -53,6 +53,9 @@ class LabSpec:
     nodes: tuple[LabNode, ...]
     subnet: str  # the lab's /24 (lab/network.py); the bridge is its .1
     scenarios: tuple[str, ...] = field(default=())
+    # False: etcd-only nodes (kubeadm's external etcd topology: a kubelet running etcd's
+    # static pod alone, standalone), for tests that need no Kubernetes API.
+    control_plane: bool = True
 
     def node(self, name: str) -> LabNode:
         for node in self.nodes:
@@ -70,6 +73,7 @@ class LabSpec:
             nodes=tuple(LabNode(**n) for n in raw["nodes"]),
             subnet=str(raw["subnet"]),
             scenarios=tuple(raw.get("scenarios", ())),
+            control_plane=bool(raw.get("control_plane", True)),
         )
 
 

@@ -158,17 +158,20 @@ def _scheduler_command() -> list[str]:
 
 
 def render_manifests(
-    node: LabNode, initial_cluster: str, state: str = "new", version: str = KUBE_VERSION
+    node: LabNode, initial_cluster: str, state: str = "new", control_plane: bool = True
 ) -> dict[str, dict]:
-    """File name -> manifest document, for one control-plane node of Kubernetes `version`."""
-    registry = "registry.k8s.io"
+    """File name -> manifest document, for one control-plane node (or an etcd-only node)."""
+    etcd = _pod(
+        "etcd",
+        ETCD_IMAGE,
+        etcd_command(node, initial_cluster, state),
+        ("127.0.0.1", "/health", 2381, "HTTP"),
+    )
+    if not control_plane:
+        return {"etcd.yaml": etcd}
+    registry, version = "registry.k8s.io", KUBE_VERSION
     return {
-        "etcd.yaml": _pod(
-            "etcd",
-            ETCD_IMAGE,
-            etcd_command(node, initial_cluster, state),
-            ("127.0.0.1", "/health", 2381, "HTTP"),
-        ),
+        "etcd.yaml": etcd,
         "kube-apiserver.yaml": _pod(
             "kube-apiserver",
             f"{registry}/kube-apiserver:{version}",

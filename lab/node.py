@@ -72,10 +72,18 @@ def shape(
 ) -> None:
     """Mounts, hostname, the operator and the sshd config of a node (see the module doc);
     `binaries` are directories the node's image carries (etcd's, Kubernetes')."""
-    root = paths.node_root(node.name)
-    scratch = paths.layers(node.name)
-    scratch.mkdir(parents=True, exist_ok=True)
-    _mount("tmpfs", scratch, "tmpfs", data="mode=0700")
+    host_key = paths.host_key(node.name).read_bytes()
+    authorized = (paths.cockpit / "id_ed25519.pub").read_bytes()
+    paths.layers(node.name).mkdir(parents=True, exist_ok=True)
+    _mount("tmpfs", paths.layers(node.name), "tmpfs", data="mode=0700")
+    # The node's directories and its scratch tmpfs are held open and reached through the
+    # descriptors: once /etc and /var are overlays, a lab directory under /var would otherwise
+    # be seen through the overlay, where the host's later renames (the runbook's `mv`) break.
+    held = [
+        os.open(p, os.O_PATH | os.O_DIRECTORY)
+        for p in (paths.node_root(node.name), paths.layers(node.name))
+    ]
+    root, scratch = (Path(f"/proc/self/fd/{fd}") for fd in held)
     for top in ("etc", "var"):
         upper, work = scratch / top, scratch / f"{top}-work"
         upper.mkdir()
@@ -92,9 +100,9 @@ def shape(
         _mount("labdisk", etcd_data, "tmpfs", data=f"size={int(drill['etcd_disk_mb'])}m,mode=0700")
     else:
         _bind(root / "var/lib/etcd", etcd_data)
-    host_key = paths.host_key(node.name).read_bytes()
-    authorized = (paths.cockpit / "id_ed25519.pub").read_bytes()
     _private_dirs(scratch, (PROJECT_ROOT, *binaries))
+    for fd in held:
+        os.close(fd)  # the mounts keep what they need
     socket.sethostname(node.name)
     Path("/etc/hostname").write_text(f"{node.name}\n")
     Path("/etc/hosts").write_text(
@@ -218,7 +226,10 @@ def run(paths: LabPaths, node: LabNode, sshd_only: bool) -> None:
         drill = {k: float(v) for k, v in json.loads(paths.drill(node.name).read_text()).items()}
     except FileNotFoundError:
         drill = {}
-    binaries = () if sshd_only else (find_etcd().parent, find_kube_bin())
+    if sshd_only:
+        binaries: tuple[Path, ...] = ()
+    else:
+        binaries = (find_etcd().parent, *([find_kube_bin()] if spec.control_plane else []))
     shape(paths, node, jump, drill, binaries)
     if sshd_only:  # a node of the SSH farm (lab/sshfarm.py): sshd is all it runs
         os.execv(SSHD, [SSHD, "-D", "-e"])
@@ -226,7 +237,8 @@ def run(paths: LabPaths, node: LabNode, sshd_only: bool) -> None:
     if drill.get("hold_port"):
         children.append(hold_port(int(drill["hold_port"])))
     kubelet = subprocess.Popen(
-        [sys.executable, "-m", "lab.kubelet", node.name, node.address],
+        [sys.executable, "-m", "lab.kubelet", node.name, node.address]
+        + ([] if spec.control_plane else ["--standalone"]),
         env={**os.environ, "PATH": os.pathsep.join([*map(str, binaries), os.environ["PATH"]])},
         cwd="/",
     )

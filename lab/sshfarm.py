@@ -27,6 +27,7 @@ def create_farm(root: Path, count: int, authorized_key: Path) -> LabSpec:
     spec = LabSpec(
         nodes=tuple(LabNode(f"ssh-{i + 1}", net.address(i)) for i in range(count)),
         subnet=net.subnet,
+        control_plane=False,  # the farm's nodes serve files over SSH: no API
     )
     paths.cockpit.mkdir(parents=True, exist_ok=True)
     shutil.copy(authorized_key, paths.cockpit / "id_ed25519.pub")
@@ -34,7 +35,7 @@ def create_farm(root: Path, count: int, authorized_key: Path) -> LabSpec:
     cas = pki.make_cas()
     initial_cluster = ",".join(f"{n.name}={n.peer_url}" for n in spec.nodes)
     for node in spec.nodes:
-        provision_node(paths, cas, node, net.gateway, initial_cluster, "new")
+        provision_node(paths, cas, spec, node, initial_cluster, "new")
         write_host_key(paths, node)
     paths.spec.write_text(spec.to_json())
     return spec

@@ -83,11 +83,14 @@ async def collect_once(config: Any) -> Any:
 
 
 @contextlib.contextmanager
-def running_lab(root: Path, nodes: int = 3, scenarios: tuple[str, ...] = ()) -> Iterator[Any]:
-    """A lab up in `root` (scenarios staged) for the block, always taken down after."""
+def running_lab(
+    root: Path, nodes: int = 3, scenarios: tuple[str, ...] = (), control_plane: bool = True
+) -> Iterator[Any]:
+    """A lab up in `root` (scenarios staged) for the block, always taken down after;
+    `control_plane=False` for etcd-only nodes, when a module needs no Kubernetes API."""
     from lab.control import Lab, lab_down, lab_up
 
-    lab_up(root, nodes=nodes, scenarios=scenarios)
+    lab_up(root, nodes=nodes, scenarios=scenarios, control_plane=control_plane)
     try:
         yield Lab(root)
     finally:

@@ -17,7 +17,7 @@ from cluster.config import Config, KubeConfig
 from cluster.kube.model import KubeView
 from cluster.kube.source import KubeSource
 from cluster.model import Severity, Snapshot
-from lab.apiserver import api_url
+from lab.loadbalancer import endpoint_url
 from lab.control import Lab
 from tests.helpers import eventually
 from tests.test_app_etcd import until
@@ -61,23 +61,30 @@ async def honest_view(lab: Lab, source: KubeSource) -> KubeView:
 async def test_clean_lab_nodes_ready_daemonsets_ready_no_warnings(
     lab: Lab, collector: Collector
 ) -> None:
-    snapshot = await collector.collect()
+    async def every_api_server_an_endpoint() -> Snapshot | None:
+        # each API server adds itself to the `kubernetes` Endpoints once it is up
+        snapshot = await collector.collect()
+        endpoints = snapshot.kube.endpoints if snapshot.kube else None
+        return snapshot if endpoints and len(endpoints.ready) == len(lab.spec.nodes) else None
+
+    snapshot = await eventually(every_api_server_an_endpoint, 30, "three API endpoints")
     view = snapshot.kube
     assert view is not None and view.reachable, view
-    assert view.server == api_url(lab.spec)  # the bridge's address, as a load balancer's
+    assert view.server == endpoint_url(lab.spec)  # the bridge's address: the load balancer's
     assert [(n.name, n.ready, n.roles) for n in view.nodes or ()] == [
-        (n.name, True, ("control-plane",)) for n in lab.spec.nodes
+        (n.name, True, ("control-plane", "master")) for n in lab.spec.nodes  # kubeadm 1.20's
     ]
-    assert {p.node for p in view.mirror_pods if p.component == "etcd" and p.running} == {
-        n.name for n in lab.spec.nodes
+    components = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    assert {(p.node, p.component) for p in view.mirror_pods if p.running and p.ready} == {
+        (n.name, c) for n in lab.spec.nodes for c in components
     }
     assert {(d.name, d.desired, d.ready) for d in view.daemonsets or ()} == {
         ("calico-node", 3, 3),
         ("kube-proxy", 3, 3),
     }
-    assert view.endpoints is not None and view.endpoints.ready == (
-        f"{lab.spec.nodes[0].address}:6443",
-    )
+    assert view.endpoints is not None and set(view.endpoints.ready) == {
+        f"{n.address}:6443" for n in lab.spec.nodes
+    }
     assert collector.kube is not None
     await honest_view(lab, collector.kube)
     assert not [f for f in snapshot.findings if f.severity >= Severity.WARNING], snapshot.findings
@@ -166,7 +173,7 @@ async def test_a_missing_cni_config_makes_the_node_and_calico_node_not_ready(
 async def test_api_down_is_a_finding_with_its_address_and_etcd_stays_live(
     lab: Lab, collector: Collector
 ) -> None:
-    url = lab.stop_apiserver()
+    url = lab.stop_endpoint()
     try:
 
         async def down() -> Snapshot | None:
@@ -181,7 +188,7 @@ async def test_api_down_is_a_finding_with_its_address_and_etcd_stays_live(
         assert finding.severity == Severity.CRITICAL
         assert snapshot.etcd.healthy_voting == 3 and snapshot.etcd.leader is not None
     finally:
-        lab.start_apiserver()
+        lab.start_endpoint()
 
     async def back() -> bool:
         snapshot = await collector.collect()

@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--scenario", action="append", default=[], dest="up_scenarios", help=SCENARIO_HELP
     )
+    up.add_argument(
+        "--etcd-only",
+        action="store_true",
+        help="etcd-only nodes (kubeadm's external etcd topology): no Kubernetes API",
+    )
     down = lab_commands.add_parser("down", help="stop the lab running in DIR")
     down.add_argument("--dir", type=Path, required=True, help="lab directory")
     return parser
@@ -330,7 +335,13 @@ def run_lab(args: argparse.Namespace) -> int:
 
     if args.lab_command == "up":
         scenarios = tuple(args.up_scenarios)
-        spec = lab_up(args.dir, nodes=args.up_nodes, timeout=args.timeout, scenarios=scenarios)
+        spec = lab_up(
+            args.dir,
+            nodes=args.up_nodes,
+            timeout=args.timeout,
+            scenarios=scenarios,
+            control_plane=not args.etcd_only,
+        )
         names = ", ".join(f"{n.name} {n.address}" for n in spec.nodes)
         print(f"lab up in {args.dir.resolve()}: {names}")
         print(f"config: {(args.dir / 'kcockpit.toml').resolve()}")
