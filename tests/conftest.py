@@ -1,4 +1,7 @@
-"""Fixtures: one real lab per test module (tests restore what they change)."""
+"""Fixtures: one real lab per test module (tests restore what they change).
+
+A module's lab is etcd-only (kubeadm's external etcd topology: no Kubernetes API, quicker to
+start and quieter) unless the module sets `LAB_CONTROL_PLANE = True`."""
 
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ from tests.helpers import running_lab
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory.mktemp("lab")) as lab:
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    control_plane = getattr(request.module, "LAB_CONTROL_PLANE", False)
+    with running_lab(tmp_path_factory.mktemp("lab"), control_plane=control_plane) as lab:
         yield lab
 
 

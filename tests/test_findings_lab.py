@@ -21,11 +21,13 @@ from cluster.model import Severity, Snapshot
 from lab.control import Lab
 from lab.layout import find_etcd
 from lab.running_scenarios import add_unstarted_member, fragment_one_member
-from tests.helpers import eventually, kcockpit, wait_until
+from tests.helpers import PROJECT, eventually, kcockpit, wait_until
 from tests.test_app_etcd import until
 from tui.app import CockpitApp
 from widgets.confirm import ConfirmScreen
 from widgets.findings_pane import FindingsPane, FindingsTable, finding_key
+
+LAB_CONTROL_PLANE = True  # the module reads the Kubernetes API or its static pods
 
 CLEAN_SECONDS = 30.0
 
@@ -187,13 +189,16 @@ async def test_three_leader_moves_are_frequent_elections(collector: Collector) -
 
 
 def restore_snapshot(lab: Lab, snapshot: Path) -> None:
-    """The rollback case's fatal move: every member stopped, restored from an old snapshot,
-    started again (same names, peer URLs and token, as a kubeadm operator would)."""
+    """The rollback case's fatal move: every etcd member stopped (its manifest moved out; the
+    API servers keep running), restored from an old snapshot, started again (same names, peer
+    URLs and token, as a kubeadm operator would)."""
     spec = lab.spec
     initial_cluster = ",".join(f"{n.name}={n.peer_url}" for n in spec.nodes)
+    parked = {n.name: lab.paths.kubernetes_dir(n.name) / "etcd.yaml.restoring" for n in spec.nodes}
     for node in spec.nodes:
-        lab.stop_node(node.name)
+        (lab.paths.manifests(node.name) / "etcd.yaml").rename(parked[node.name])
     wait_until(lambda: all(lab.etcd_pid(n.name) is None for n in spec.nodes), 20, "etcd stopped")
+    assert all(lab.processes(n.name, "kube-apiserver") for n in spec.nodes)
     etcdutl = find_etcd().with_name("etcdutl")
     for node in spec.nodes:
         # The data dir is bind-mounted into the node: empty it, never replace it.
@@ -215,19 +220,30 @@ def restore_snapshot(lab: Lab, snapshot: Path) -> None:
         for child in restored.iterdir():
             child.rename(data_dir / child.name)
         restored.rmdir()
-        lab.start_node(node.name)
+        parked[node.name].rename(lab.paths.manifests(node.name) / "etcd.yaml")
 
 
-async def test_revision_rollback_is_detected_after_restarting_kcockpit(
+async def test_an_old_snapshot_restored_under_running_api_servers_is_a_rollback_with_api_evidence(
     lab: Lab, config: Config, tmp_path: Path
 ) -> None:
+    """The rollback incident: a snapshot, changes through the API, the old snapshot restored
+    while every kube-apiserver keeps running. The API then serves the old data (what was made
+    since is gone), and kcockpit, even restarted, says so with the API's resourceVersion."""
+    kubectl = [str(PROJECT / ".local/kubectl/usr/bin/kubectl"), f"--kubeconfig={lab.kubeconfig}"]
     before = Collector(config, state_dir=tmp_path)
     try:
         snapshot = await before.collect()
         leader = snapshot.etcd.leader
         assert leader is not None and leader.endpoint
         await before.etcd_client.snapshot(leader.endpoint, tmp_path / "old.db")
-        for n in range(20):  # the cluster moves on after the backup
+        made = subprocess.run(
+            [*kubectl, "create", "configmap", "made-after-the-backup", "--from-literal=a=b"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        # The cluster moves on after the backup, far enough that the control plane's own
+        # writes (leases, statuses: a few a second) do not catch up during the test.
+        for n in range(500):
             await before.etcd_client.put(leader.endpoint, f"/kcockpit-test/new/{n}".encode(), b"v")
         assert "etcd.revision-regressed" not in ids(await before.collect())
     finally:
@@ -236,8 +252,20 @@ async def test_revision_rollback_is_detected_after_restarting_kcockpit(
     restore_snapshot(lab, tmp_path / "old.db")
     after = Collector(config, state_dir=tmp_path)
     try:
-        found = await showing(after, {"etcd.revision-regressed"}, timeout=40)
+
+        async def with_api_evidence() -> Snapshot | None:
+            found = await after.collect()
+            regressed = [f for f in found.findings if f.id == "etcd.revision-regressed"]
+            return found if regressed and "resourceVersion" in regressed[0].evidence else None
+
+        found = await eventually(with_api_evidence, 60, "revision-regressed with the API's view")
         (finding,) = [f for f in found.findings if f.id == "etcd.revision-regressed"]
         assert finding.severity == Severity.CRITICAL and "kube-apiserver" in finding.next
+        assert "the API servers serve the restored data" in finding.evidence
+        gone = subprocess.run(
+            [*kubectl, "get", "configmap", "made-after-the-backup"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert gone.returncode != 0 and "NotFound" in gone.stderr  # the API went back in time
     finally:
         await after.close()

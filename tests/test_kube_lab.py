@@ -17,14 +17,16 @@ from cluster.config import Config, KubeConfig
 from cluster.kube.model import KubeView
 from cluster.kube.source import KubeSource
 from cluster.model import Severity, Snapshot
-from lab.loadbalancer import endpoint_url
 from lab.control import Lab
+from lab.loadbalancer import endpoint_url
 from tests.helpers import eventually
 from tests.test_app_etcd import until
 from tui.app import CockpitApp
 from widgets.cni_pane import CniPane
 from widgets.nodes_pane import NodesPane
 from widgets.static_pods_pane import StaticPodsPane
+
+LAB_CONTROL_PLANE = True  # the module reads the Kubernetes API or its static pods
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,8 @@ async def test_clean_lab_nodes_ready_daemonsets_ready_no_warnings(
     assert view is not None and view.reachable, view
     assert view.server == endpoint_url(lab.spec)  # the bridge's address: the load balancer's
     assert [(n.name, n.ready, n.roles) for n in view.nodes or ()] == [
-        (n.name, True, ("control-plane", "master")) for n in lab.spec.nodes  # kubeadm 1.20's
+        (n.name, True, ("control-plane", "master"))
+        for n in lab.spec.nodes  # kubeadm 1.20's
     ]
     components = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
     assert {(p.node, p.component) for p in view.mirror_pods if p.running and p.ready} == {
@@ -104,35 +107,60 @@ async def test_the_api_is_read_every_interval_and_at_once_when_fresh(config: Con
         await collector.close()
 
 
-async def test_moving_etcd_manifests_away_shows_in_the_api_and_restoring_clears_it(
+async def test_moving_a_nodes_manifests_away_stops_its_whole_control_plane_and_the_api_notices(
     lab: Lab, collector: Collector
 ) -> None:
-    node = lab.spec.nodes[1].name
-
-    assert collector.kube is not None
-    source = collector.kube
-
-    async def mirror_pod_gone() -> Snapshot | None:
-        if (await honest_view(lab, source)).mirror_pod(node, "etcd") is not None:
-            return None
-        snapshot = await collector.collect()
-        gone = snapshot.kube is not None and snapshot.kube.mirror_pod(node, "etcd") is None
-        return snapshot if gone else None
-
-    lab.stop_node(node)
+    """Runbook §2.1's `mv manifests manifests-<date>`: all four static pods stop. The node's
+    kubelet talks to its own API server, which is gone, so its mirror pods go stale (the API
+    still says running: static-pod.api-disagrees) and its Lease stops; the controller-manager
+    marks the node NotReady after its grace period, and the API servers drop the stopped one
+    from the `kubernetes` Endpoints. Moving it back heals all of it."""
+    node = lab.spec.nodes[2]
+    components = {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+    lab.stop_node(node.name)
     try:
-        snapshot = await eventually(mirror_pod_gone, 30, f"etcd-{node} gone from the API")
-        [finding] = [f for f in snapshot.findings if f.id == "static-pod.not-running"]
-        assert finding.subject == f"{node}/etcd" and "no mirror pod" in finding.evidence
+
+        async def stale() -> Snapshot | None:
+            snapshot = await collector.collect()
+            disagree = {f.subject for f in snapshot.findings if f.id == "static-pod.api-disagrees"}
+            return snapshot if disagree == {f"{node.name}/{c}" for c in components} else None
+
+        snapshot = await eventually(stale, 30, "the API's stale mirror pods")
+        assert snapshot.kube is not None
+        assert {p.component for p in snapshot.kube.mirror_pods if p.node == node.name} == components
+        assert "static-pod.manifest-missing" in ids(snapshot)
+
+        async def not_ready() -> Snapshot | None:
+            snapshot = await collector.collect()
+            return snapshot if "kube.node-not-ready" in ids(snapshot) else None
+
+        # the node lifecycle controller's grace (40 s), plus a leader election when the
+        # stopped node held the controller-manager's lease
+        snapshot = await eventually(not_ready, 90, "kube.node-not-ready")
+        [finding] = [f for f in snapshot.findings if f.id == "kube.node-not-ready"]
+        assert finding.subject == node.name
+        assert "Kubelet stopped posting node status" in finding.evidence
+        assert snapshot.kube is not None and snapshot.kube.endpoints is not None
+        assert f"{node.address}:6443" not in snapshot.kube.endpoints.ready
+        assert not {p.node for p in snapshot.kube.mirror_pods if p.ready} & {node.name}
     finally:
-        lab.start_node(node)
+        lab.start_node(node.name)
 
-    async def cleared() -> bool:
+    async def healed() -> bool:
         snapshot = await collector.collect()
-        pod = snapshot.kube.mirror_pod(node, "etcd") if snapshot.kube else None
-        return bool(pod and pod.running and "static-pod.not-running" not in ids(snapshot))
+        running = (
+            {p.component for p in snapshot.kube.mirror_pods if p.node == node.name and p.running}
+            if snapshot.kube
+            else set()
+        )
+        bad = {f.id for f in snapshot.findings if f.severity >= Severity.WARNING}
+        return running == components and not bad & {
+            "kube.node-not-ready",
+            "static-pod.not-running",
+            "static-pod.api-disagrees",
+        }
 
-    await eventually(cleared, 30, "etcd mirror pod running again")
+    await eventually(healed, 60, "the node's control plane back, per the node and the API")
 
 
 async def test_a_missing_cni_config_makes_the_node_and_calico_node_not_ready(
@@ -286,3 +314,38 @@ async def test_restart_ds_pod_action_deletes_exactly_one_pod_and_sees_it_replace
     assert len(gone) == 1 and before[gone.pop()].node == node  # exactly the one pod on that node
     assert {u for u, p in before.items() if p.node != node} <= set(after)  # other nodes untouched
     assert [r["phase"] for r in audit.read()] == ["intent", "outcome"]
+
+
+async def test_etcd_quorum_lost_every_api_server_fails_readiness_and_the_api_is_unreachable(
+    lab: Lab, collector: Collector
+) -> None:
+    """Two of three etcd members stopped (their manifests moved out; every API server keeps
+    running): no API server can serve, each fails its etcd readiness check, and kcockpit says
+    the API is unreachable because of etcd, beside the quorum findings."""
+    stopped = lab.spec.nodes[1:]
+    for node in stopped:
+        manifest = lab.paths.manifests(node.name) / "etcd.yaml"
+        manifest.rename(lab.paths.kubernetes_dir(node.name) / "etcd.yaml.parked")
+    try:
+
+        async def unreachable_for_etcd() -> Snapshot | None:
+            snapshot = await collector.collect()
+            found = [f for f in snapshot.findings if f.id == "kube.api-unreachable"]
+            return snapshot if found and "[-]etcd failed" in found[0].evidence else None
+
+        snapshot = await eventually(unreachable_for_etcd, 60, "API unreachable, etcd not ready")
+        [finding] = [f for f in snapshot.findings if f.id == "kube.api-unreachable"]
+        assert "fails its etcd readiness check" in finding.summary
+        assert "quorum" in finding.next
+        assert "etcd.quorum-lost" in ids(snapshot)
+        assert all(lab.processes(n.name, "kube-apiserver") for n in lab.spec.nodes)
+    finally:
+        for node in stopped:
+            parked = lab.paths.kubernetes_dir(node.name) / "etcd.yaml.parked"
+            parked.rename(lab.paths.manifests(node.name) / "etcd.yaml")
+
+    async def serving() -> bool:
+        snapshot = await collector.collect()
+        return bool(snapshot.kube and snapshot.kube.reachable and snapshot.kube.nodes)
+
+    await eventually(serving, 60, "the API serving again once etcd has its quorum back")

@@ -18,6 +18,8 @@ from cluster.model import EtcdCluster, Snapshot
 from lab.control import Lab
 from tests.helpers import PROJECT, eventually
 
+LAB_CONTROL_PLANE = True  # the module reads the Kubernetes API or its static pods
+
 DEBIAN_KUBECTL = PROJECT / ".local" / "kubectl" / "usr" / "bin" / "kubectl"
 
 

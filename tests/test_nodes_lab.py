@@ -27,6 +27,8 @@ from tests.test_app_etcd import until
 from tui.app import CockpitApp
 from widgets.static_pods_pane import StaticPodsPane
 
+LAB_CONTROL_PLANE = True  # the module reads the Kubernetes API or its static pods
+
 
 def with_node(config: Config, name: str, **changes: object) -> Config:
     nodes = tuple(dataclasses.replace(n, **changes) if n.name == name else n for n in config.nodes)

@@ -14,6 +14,8 @@ from cluster.nodes.model import StaticPod
 from lab.control import Lab
 from tests.helpers import eventually, wait_until
 
+LAB_CONTROL_PLANE = True  # the module reads the Kubernetes API or its static pods
+
 
 def node_pid(host_pid: int) -> int:
     """The pid a process has inside its node's PID namespace (what the node's ss shows)."""

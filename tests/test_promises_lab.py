@@ -28,6 +28,8 @@ from lab.control import Lab
 from tests.helpers import PROJECT, kcockpit, report_json
 
 OK, FAIL = "✔", "✖"
+LAB_CONTROL_PLANE = True  # the module reads the Kubernetes API or its static pods
+
 INTERRUPTED = "interrupted, state unknown"
 
 

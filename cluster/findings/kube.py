@@ -57,20 +57,31 @@ def api_unreachable_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
         summary = f"Unable to connect to the server {address}: TLS verification failed"
     else:
         summary = f"Unable to connect to the server {address}"
+    evidence = view.error
+    next_step = (
+        f"kube-apiserver does not answer on {address}. On that node: is "
+        "/etc/kubernetes/manifests/kube-apiserver.yaml there and its container running "
+        "(`crictl ps -a --name kube-apiserver`)? It needs etcd: check the etcd quorum "
+        "first. A TLS error points at the kubeconfig's CA or the serving certificate's "
+        f"SANs (`openssl s_client -connect {address}`)."
+    )
+    if view.failed_checks:
+        evidence += f"; its /readyz?verbose: {', '.join(view.failed_checks)}"
+    if any(check.startswith("[-]etcd ") for check in view.failed_checks):
+        summary += " (kube-apiserver runs, but fails its etcd readiness check)"
+        next_step = (
+            "kube-apiserver runs but cannot use etcd, so it serves nothing: restore the etcd "
+            "quorum first (the etcd pane: which members are down, and why); the API comes back "
+            "by itself once etcd has a leader."
+        )
     return [
         Finding(
             id="kube.api-unreachable",
             severity=Severity.CRITICAL,
             subject=address,
             summary=summary,
-            evidence=view.error,
-            next=(
-                f"kube-apiserver does not answer on {address}. On that node: is "
-                "/etc/kubernetes/manifests/kube-apiserver.yaml there and its container running "
-                "(`crictl ps -a --name kube-apiserver`)? It needs etcd: check the etcd quorum "
-                "first. A TLS error points at the kubeconfig's CA or the serving certificate's "
-                f"SANs (`openssl s_client -connect {address}`)."
-            ),
+            evidence=evidence,
+            next=next_step,
             command=kubectl(view, "get", "--raw=/readyz?verbose"),
         )
     ]

@@ -43,13 +43,28 @@ def revision_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
             summary=f"etcd revision went back from {ctx.max_revision} to {revision}: restored "
             "from an old snapshot?",
             evidence=f"highest revision seen {ctx.max_revision} (state file {ctx.state_path}), "
-            f"now {revision}",
+            f"now {revision}" + _api_evidence(snapshot, ctx.max_revision),
             next="Kubernetes objects, resourceVersions and Endpoints went back in time: restart "
             "kube-apiserver, check Deployments' rollout history, recreate kube-proxy and CNI "
             "pods (troubleshooting-case-etcd-rollback). Once handled, delete the state file.",
             command="kubectl -n kube-system delete pod -l k8s-app=kube-proxy",
         )
     ]
+
+
+def _api_evidence(snapshot: Snapshot, highest: int) -> str:
+    """What the API servers do after the restore: they serve the old data as current."""
+    kube = snapshot.kube
+    if kube is None or kube.resource_version is None:
+        return ""
+    if kube.resource_version >= highest:
+        return f"; the API still lists kube-system pods at resourceVersion {kube.resource_version}"
+    return (
+        f"; the API servers serve the restored data: kube-system pods listed at resourceVersion "
+        f"{kube.resource_version}, below the {highest} already handed out: what was made "
+        "since the snapshot is gone from the API, and clients' cached resourceVersions are "
+        "ahead of it"
+    )
 
 
 @rule(

@@ -141,9 +141,11 @@ class KubeView:
     user: str | None = None
     kubeconfig: str | None = None
     error: str | None = None  # the API server could not be talked to: verbatim, with the address
+    failed_checks: tuple[str, ...] = ()  # then: its /readyz?verbose failures (`[-]etcd failed…`)
     config_error: str | None = None  # the kubeconfig could not be used
     nodes: tuple[KubeNode, ...] | None = None
     pods: tuple[KubePod, ...] | None = None
+    resource_version: int | None = None  # of the pods list: the etcd revision it was read at
     daemonsets: tuple[KubeDaemonSet, ...] | None = None
     endpoints: KubeEndpoints | None = None
     events: tuple[KubeEvent, ...] | None = None

@@ -56,6 +56,8 @@ from cluster.untrusted import neutralized
 ADMIN_CONF = Path("/etc/kubernetes/admin.conf")
 KUBE_SYSTEM = "kube-system"
 MAX_EVENTS = 20
+MAX_READYZ_BYTES = 16 * 1024  # /readyz?verbose is some 50 lines
+SHOWN_CHECK_CHARS = 120
 KUBE_GRACE = 0.2  # seconds a slow API server may delay a refresh before its last view is used
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 ROLE_LABEL_PREFIX = "node-role.kubernetes.io/"
@@ -221,6 +223,25 @@ class KubeSource:
             self._api = k8s.ApiClient(configuration)
             return self._api
 
+    def _request(
+        self,
+        api: k8s.ApiClient,
+        path: str,
+        query: Mapping[str, str] | None = None,
+        method: str = "GET",
+        accept: str = "application/json",
+    ) -> tuple[int, bytes]:
+        """One request under the deadline: (HTTP status, body)."""
+        request = api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params={"Accept": accept},
+            auth_settings=["BearerToken"],
+        )
+        response = api.call_api(*request, _request_timeout=self._timeout)
+        return response.status, response.read()
+
     def _json(
         self,
         api: k8s.ApiClient,
@@ -231,17 +252,9 @@ class KubeSource:
         """One request and its JSON answer as plain data. The client's typed API classes are
         not used: importing them builds some 300 pydantic models (a second of CPU, holding
         the GIL, at the first refresh), and typing each answer cost more than the request."""
-        request = api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=list((query or {}).items()),
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        response = api.call_api(*request, _request_timeout=self._timeout)
-        data = response.read()
-        if not 200 <= response.status <= 299:
-            raise ApiException(http_resp=response, body=data.decode(errors="replace"), data=None)
+        status, data = self._request(api, path, query, method)
+        if not 200 <= status <= 299:
+            raise ApiException(status, _reason(status), body=data.decode(errors="replace"))
         answer = json.loads(data)
         if not isinstance(answer, dict):
             raise ValueError(f"{path}: the answer is not a JSON object")
@@ -278,7 +291,7 @@ class KubeSource:
         errors: list[KubeReadError] = []
         plan: tuple[tuple[str, str, str | None, Callable[[k8s.ApiClient], Any]], ...] = (
             ("nodes", "nodes", None, self._list_nodes),
-            ("pods", "pods", KUBE_SYSTEM, self._list_pods),
+            ("pods", "pods", KUBE_SYSTEM, self._list_pods),  # and their resource_version
             ("daemonsets", "daemonsets.apps", KUBE_SYSTEM, self._list_daemonsets),
             ("endpoints", "endpoints", "default", self._read_endpoints),
             ("events", "events", KUBE_SYSTEM, self._list_events),
@@ -286,9 +299,10 @@ class KubeSource:
         for key, resource, namespace, read in plan:
             verb = "get" if key == "endpoints" else "list"
             try:
-                reads[key] = self._call(read)
+                answer = self._call(read)
+                reads.update(answer if isinstance(answer, dict) else {key: answer})
             except KubeUnreachable as exc:
-                return self._view(now, error=str(exc))
+                return self._view(now, error=str(exc), failed_checks=self._failed_checks())
             except KubeError as exc:
                 errors.append(
                     KubeReadError(
@@ -310,13 +324,33 @@ class KubeSource:
             )
         )
 
+    def _failed_checks(self) -> tuple[str, ...]:
+        """After a failed read, what the API server says is wrong with it: the failing lines of
+        `/readyz?verbose` (`[-]etcd failed: reason withheld` when it cannot reach etcd), asked
+        once under the same deadline; () when it cannot tell either."""
+
+        def readiness(api: k8s.ApiClient) -> tuple[str, ...]:
+            _, body = self._request(api, "/readyz", {"verbose": "1"}, accept="text/plain")
+            lines = body[:MAX_READYZ_BYTES].decode(errors="replace").splitlines()
+            return tuple(line[:SHOWN_CHECK_CHARS] for line in lines if line.startswith("[-]"))[:8]
+
+        try:
+            return self._call(readiness)
+        except KubeError:
+            return ()
+
     def _list_nodes(self, api: k8s.ApiClient) -> tuple[KubeNode, ...]:
         nodes = self._json(api, "/api/v1/nodes")
         return tuple(sorted((node_of(n) for n in _items(nodes)), key=lambda n: n.name))
 
-    def _list_pods(self, api: k8s.ApiClient) -> tuple[KubePod, ...]:
+    def _list_pods(self, api: k8s.ApiClient) -> dict[str, Any]:
+        """The pods, and the list's resourceVersion: the etcd revision the API served it at."""
         pods = self._json(api, f"/api/v1/namespaces/{KUBE_SYSTEM}/pods")
-        return tuple(sorted((pod_of(p) for p in _items(pods)), key=lambda p: p.name))
+        version = str(_get(pods, "metadata").get("resourceVersion") or "")
+        return {
+            "pods": tuple(sorted((pod_of(p) for p in _items(pods)), key=lambda p: p.name)),
+            "resource_version": int(version) if version.isdecimal() and len(version) < 20 else None,
+        }
 
     def _list_daemonsets(self, api: k8s.ApiClient) -> tuple[KubeDaemonSet, ...]:
         sets = self._json(api, f"/apis/apps/v1/namespaces/{KUBE_SYSTEM}/daemonsets")
