@@ -57,6 +57,8 @@ class NodeConfig:
     `root` maps a local node's paths below another directory (a mounted disk, a lab node).
     `sudo`: the SSH user reads (and actions move manifests) as root through `sudo -n`: always
     (True), never (False), or from the first read this user may not make ("auto").
+    `role`: "control-plane" runs etcd, kube-apiserver, the controller-manager and the scheduler;
+    "etcd" is an external etcd node (kubeadm's topology), whose only static pod is etcd.
     """
 
     name: str
@@ -71,6 +73,7 @@ class NodeConfig:
     local: bool = False
     root: Path = Path("/")
     sudo: Sudo = False
+    role: str = "control-plane"  # or "etcd": an external etcd node, etcd's static pod alone
 
 
 @dataclass(frozen=True)
@@ -267,7 +270,15 @@ def _node(raw: Any, index: int, base: Path, where: str) -> NodeConfig:
         local=local,
         root=_optional_path(raw, "root", base, where) or Path("/"),
         sudo=_sudo(raw, local, where),
+        role=_role(raw, where),
     )
+
+
+def _role(raw: dict[str, Any], where: str) -> str:
+    value = raw.get("role", "control-plane")
+    if value not in ("control-plane", "etcd"):
+        raise ConfigError(f'{where} role must be "control-plane" or "etcd", not {value!r}')
+    return str(value)
 
 
 def _sudo(raw: dict[str, Any], local: bool, where: str) -> Sudo:

@@ -238,6 +238,7 @@ def write_cockpit_config(paths: LabPaths, spec: LabSpec) -> None:
             f'address = "{node.address}"',
             f'user = "{OPS_USER}"',
             "sudo = true",
+            *([] if spec.control_plane else ['role = "etcd"  # an external etcd node']),
             'identity = "cockpit/id_ed25519"',
             'known_hosts = "cockpit/known_hosts"',
             'ssh_config = ["cockpit/ssh_config"]  # ProxyJump through cp-1; nothing of ~/.ssh',
@@ -314,9 +315,9 @@ def lab_up(
         pid = start_daemon(paths, owner=owner, remove_dir=remove_dir)
         try:
             started = time.monotonic()
-            asyncio.run(wait_healthy(paths, spec, timeout, pid))
+            healthy = asyncio.run(wait_healthy(paths, spec, timeout, pid))
             if spec.control_plane:
-                wait_api(paths, spec, timeout - (time.monotonic() - started))
+                wait_api(paths, spec, healthy, timeout - (time.monotonic() - started))
             if created:
                 asyncio.run(stage_running_scenarios(spec, tls_of(paths)))
         except BaseException:
@@ -347,8 +348,9 @@ def _address_lock() -> Iterator[None]:
 
 async def wait_healthy(
     paths: LabPaths, spec: LabSpec, timeout: float, pid: int | None = None
-) -> None:
-    """Waits until every member answers, a leader exists, and the daemon is up."""
+) -> set[str]:
+    """Waits until every member answers, a leader exists, and the daemon is up; returns the
+    names of the members that are healthy then (a scenario or drill may keep some down)."""
     client = EtcdClient(tls_of(paths), timeout=1.0)
     source = EtcdSource(client, [n.client_url for n in spec.nodes])
     deadline = time.monotonic() + timeout
@@ -367,7 +369,7 @@ async def wait_healthy(
             voting_healthy = cluster.voting and cluster.healthy_voting >= expected
             sshd_up = all(_accepts(n.address, n.ssh_port) for n in spec.nodes)
             if voting_healthy and cluster.leader and sshd_up and paths.daemon_pid():
-                return
+                return {m.name for m in cluster.members if m.healthy}
             last = (
                 cluster.error
                 or "; ".join(f"{m.display_name}: {m.error}" for m in cluster.members if m.error)
@@ -380,16 +382,17 @@ async def wait_healthy(
     raise LabError(f"the lab did not become healthy within {timeout:g} s: {last}")
 
 
-def wait_api(paths: LabPaths, spec: LabSpec, timeout: float) -> None:
-    """Waits until the API, through the load balancer, has every node whose API server runs
-    (a node whose own API server is down cannot register: its kubelet talks to it), a mirror
-    pod for each static pod such a node's manifests name, and the DaemonSets' pods on it."""
+def wait_api(paths: LabPaths, spec: LabSpec, healthy: set[str], timeout: float) -> None:
+    """Waits until the API, through the load balancer, has every node whose API server can
+    serve (its manifest is in place and its own etcd member, the one it uses, is `healthy`: a
+    node whose API server cannot serve cannot register, its kubelet talks to it), a mirror pod
+    for each static pod such a node's manifests name, and the DaemonSets' pods on it."""
     deadline = time.monotonic() + timeout
     rest, last = None, "no answer yet"
     while time.monotonic() < deadline:
         try:
             rest = rest or Rest(str(kubeconfig_path(paths)))
-            missing = _missing_from_api(paths, spec, rest)
+            missing = _missing_from_api(paths, spec, healthy, rest)
         except API_ERRORS as exc:
             missing = [str(exc).splitlines()[0][:200]]
         if not missing:
@@ -399,9 +402,11 @@ def wait_api(paths: LabPaths, spec: LabSpec, timeout: float) -> None:
     raise LabError(f"the lab's API did not settle within {timeout:g} s: {last}")
 
 
-def _missing_from_api(paths: LabPaths, spec: LabSpec, rest: Rest) -> list[str]:
+def _missing_from_api(paths: LabPaths, spec: LabSpec, healthy: set[str], rest: Rest) -> list[str]:
     serving = [
-        n.name for n in spec.nodes if (paths.manifests(n.name) / "kube-apiserver.yaml").exists()
+        n.name
+        for n in spec.nodes
+        if n.name in healthy and (paths.manifests(n.name) / "kube-apiserver.yaml").exists()
     ]
     nodes = {n["metadata"]["name"] for n in rest.call("GET", "/api/v1/nodes")["items"]}
     pods = rest.call("GET", "/api/v1/namespaces/kube-system/pods")["items"]
@@ -502,16 +507,16 @@ class Lab:
         except (FileNotFoundError, ValueError):
             raise LabError(f"{node} is not running") from None
 
-    def processes(self, node: str, name: str) -> list[int]:
-        """Host pids of the node's processes called `name` (those in the node's PID
-        namespace), oldest first."""
+    def processes(self, node: str, name: str | None = None) -> list[int]:
+        """Host pids of the node's processes (those in the node's PID namespace) called
+        `name`, or all of them, oldest first."""
         namespace = os.readlink(f"/proc/{self.node_pid(node)}/ns/pid")
         found = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
-                if (entry / "comm").read_text().strip() != name:
+                if name is not None and (entry / "comm").read_text().strip() != name:
                     continue
                 if os.readlink(entry / "ns" / "pid") == namespace:
                     found.append(int(entry.name))
@@ -524,13 +529,13 @@ class Lab:
         return next(iter(self.processes(node, "etcd")), None)
 
     def node_exec(
-        self, node: str, argv: list[str], check: bool = True
+        self, node: str, argv: list[str], check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Runs `argv` as root inside the node (its mounts, hostname, network and processes),
-        as an operator at the node's console would."""
+        as an operator at the node's console would (with `env`, else this process's)."""
         command = ["nsenter", "-t", str(self.node_pid(node)), "-m", "-u", "-n", "-p", "--"]
         done = subprocess.run(
-            [*command, *argv], capture_output=True, text=True, check=False, timeout=30
+            [*command, *argv], capture_output=True, text=True, check=False, timeout=60, env=env
         )
         if check and done.returncode != 0:
             raise LabError(f"{node}: {shlex.join(argv)}: {done.stderr.strip() or done.returncode}")

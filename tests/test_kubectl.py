@@ -83,7 +83,8 @@ async def test_get_nodes_agrees(kubectl, source: KubeSource) -> None:
     rows = table(kubectl("get", "nodes", "-o", "wide"))
     view = await source.collect()
     assert [(r["NAME"], r["STATUS"], r["ROLES"], r["VERSION"], r["INTERNAL-IP"]) for r in rows] == [
-        (n.name, "Ready", "control-plane", n.kubelet_version, n.address()) for n in view.nodes or ()
+        (n.name, "Ready", ",".join(n.roles), n.kubelet_version, n.address())
+        for n in view.nodes or ()
     ]
 
 

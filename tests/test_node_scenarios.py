@@ -13,6 +13,8 @@ import pytest
 
 from cluster.model import Finding, Severity, Snapshot
 from lab.control import Lab, lab_down, lab_up
+from lab.layout import KUBE_VERSION
+from lab.scenarios import SKEWED_VERSION
 from tests.helpers import collect_once, kcockpit
 from tests.test_app_etcd import until
 from tui.app import CockpitApp
@@ -89,7 +91,7 @@ def test_static_pod_findings(snapshot: Snapshot) -> None:
     )
     assert "not valid YAML" in invalid.evidence
     skew = one(snapshot, "static-pod.image-skew", "kube-scheduler")
-    assert "v1.30.1" in skew.evidence and "v1.29.4" in skew.evidence
+    assert SKEWED_VERSION in skew.evidence and KUBE_VERSION in skew.evidence
 
 
 def test_cni_findings(snapshot: Snapshot) -> None:

@@ -144,23 +144,13 @@ def test_config_check_names_an_unreachable_kubernetes_api(lab: Lab, tmp_path: Pa
     assert lines[-1].endswith("passed, 1 failed"), lines
 
 
-def test_zero_config_discovery_on_a_kubeadm_node(lab: Lab, tmp_path: Path) -> None:
-    """No --config, no $KCOCKPIT_CONFIG, no ~/.config file: the node's own manifests say
-    where etcd is and which client certificate the API server uses to reach it."""
+def test_zero_config_discovery_on_a_kubeadm_node(lab: Lab) -> None:
+    """No --config, no $KCOCKPIT_CONFIG, no ~/.config file, run as root on the node itself:
+    the node's own manifests say where etcd is (kubeadm's `--etcd-servers=https://127.0.0.1:2379`)
+    and which client certificate the API server uses to reach it."""
     env = {k: v for k, v in os.environ.items() if k != "KCOCKPIT_CONFIG"}
-    env |= {
-        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-        "HOME": str(tmp_path / "home"),
-        "KCOCKPIT_NODE_ROOT": str(lab.paths.node_root("cp-1")),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "tui", "report", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=PROJECT,
-        env=env,
-    )
+    env |= {"XDG_CONFIG_HOME": "/tmp/xdg", "HOME": "/tmp/home", "PYTHONPATH": str(PROJECT)}
+    result = lab.node_exec("cp-1", [sys.executable, "-m", "tui", "report", "--json"], False, env)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["cluster"] == "cp-1 (discovered)"

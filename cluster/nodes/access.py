@@ -15,6 +15,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from cluster.nodes.model import EXPECTED_COMPONENTS
+
 DEFAULT_TIMEOUT = 3.0
 MAX_READ_BYTES = 1024 * 1024
 MAX_OUTPUT_BYTES = 1024 * 1024
@@ -175,6 +177,7 @@ class NodeAccess(ABC):
     name: str
     address: str
     timeout: float
+    components: tuple[str, ...] = EXPECTED_COMPONENTS  # the static pods the node should run
 
     @property
     def local(self) -> bool:

@@ -11,6 +11,9 @@ import functools
 from dataclasses import dataclass, field
 
 EXPECTED_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# The static pods a node of each `[[nodes]] role` runs: an "etcd" node is kubeadm's external
+# etcd topology (a kubelet running etcd's static pod alone), where no other manifest is missing.
+ROLE_COMPONENTS = {"control-plane": EXPECTED_COMPONENTS, "etcd": ("etcd",)}
 KUBERNETES_DIR = "/etc/kubernetes"
 MANIFESTS_DIR = f"{KUBERNETES_DIR}/manifests"
 PKI_DIR = f"{KUBERNETES_DIR}/pki"

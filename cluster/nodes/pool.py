@@ -13,13 +13,18 @@ from collections.abc import Iterator
 from cluster.config import Config, ConfigError, NodeConfig
 from cluster.nodes.access import NodeAccess
 from cluster.nodes.local import LocalNodeAccess
+from cluster.nodes.model import ROLE_COMPONENTS
 from cluster.nodes.ssh import SshNodeAccess
 
 
 def open_access(node: NodeConfig) -> NodeAccess:
-    if node.local:
-        return LocalNodeAccess(node.name, node.root, node.timeout, node.address)
-    return SshNodeAccess(node)
+    access: NodeAccess = (
+        LocalNodeAccess(node.name, node.root, node.timeout, node.address)
+        if node.local
+        else SshNodeAccess(node)
+    )
+    access.components = ROLE_COMPONENTS[node.role]
+    return access
 
 
 class NodePool:

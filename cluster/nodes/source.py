@@ -316,7 +316,9 @@ class NodeSource:
         wanted = _manifest_files(kubernetes) | pki | kubeconfigs | _cni_files(cni_listing)
         contents = await files.read(access, wanted)  # every changed file in one exchange
         # Without a runtime's answer every pod's state is the sockets' (set just below).
-        static_pods, extras, manifests_dir = _static_pods(kubernetes, contents, runtime or {})
+        static_pods, extras, manifests_dir = _static_pods(
+            kubernetes, contents, runtime or {}, access.components
+        )
         if runtime is None:
             static_pods = self._observed(access.name, static_pods, contents, answer, health)
         certificates = await _certificates(access, pki, kubeconfigs, contents, files)
@@ -431,7 +433,10 @@ def _unopened(directory: str, entry: DirEntry) -> str:
 
 
 def _static_pods(
-    kubernetes: Listing, contents: dict[str, FileRead], running: RunningStates
+    kubernetes: Listing,
+    contents: dict[str, FileRead],
+    running: RunningStates,
+    components: tuple[str, ...],
 ) -> tuple[tuple[StaticPod, ...], tuple[ManifestFile, ...], bool]:
     entries = kubernetes.children(KUBERNETES_DIR)
     manifests_dir, files = _manifests(kubernetes)
@@ -459,7 +464,7 @@ def _static_pods(
     for name in entries:  # a single manifest moved up next to manifests/
         moved.setdefault(name, f"{KUBERNETES_DIR}/{name}")
     pods, claimed = [], set()
-    for component in EXPECTED_COMPONENTS:
+    for component in components:
         pod, file = _static_pod(component, parsed, {} if denied else moved, running, denied)
         pods.append(pod)
         claimed |= {file} if file else set()
