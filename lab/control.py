@@ -228,7 +228,8 @@ def write_cockpit_config(paths: LabPaths, spec: LabSpec) -> None:
         'dir = "."',
     ]
     if spec.control_plane:
-        lines += ["", "[kube]", 'kubeconfig = "cockpit/kubeconfig"', "timeout = 2.0"]
+        # real API servers sharing two cores with everything else: 2 s is too tight at times
+        lines += ["", "[kube]", 'kubeconfig = "cockpit/kubeconfig"', "timeout = 5.0"]
     write_ssh_config(paths, spec)
     for node in spec.nodes:
         lines += [
