@@ -114,7 +114,7 @@ def test_etcd_rows_are_keyed_by_what_an_action_takes_never_by_display_text() -> 
     assert shown["https://10.0.0.13:2379"][:2] == ["✗ down", "(unstarted ?)"]
     assert shown["https://10.0.0.14:2379"][:2] == ["✗ down", "(unstarted ?)"]
     assert shown["0000000000000abc"][1:3] == ["(unstarted 0000000000000abc)", "-"]
-    assert shown["0000000000000abc"][7] == "learner"
+    assert shown["0000000000000abc"][7] == "learner (progress unknown)"  # it does not answer
 
 
 def test_node_rows_key_each_file_and_speak_for_an_unreachable_node_in_one_row() -> None:

@@ -170,7 +170,7 @@ class CockpitApp(App[None]):
         yield IncidentBar(id="incident")
         with TabbedContent(id="panes"):
             with TabPane("etcd", id=FIRST_PANE):
-                yield EtcdPane(id="etcd")
+                yield EtcdPane(id="etcd", thresholds=self.config.thresholds)
                 with Vertical(id="etcd-findings"):
                     yield Static("findings", classes="section")
                     yield FindingsList(id="findings")

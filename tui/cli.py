@@ -236,7 +236,7 @@ def run_report(config: Config, as_json: bool, fail_on: Severity | None = None) -
     else:
         from tui.report_view import print_report
 
-        print_report(snapshot)
+        print_report(snapshot, thresholds=config.thresholds)
     reached = any(m.reachable for m in snapshot.etcd.members)
     failing = fail_on is not None and any(f.severity >= fail_on for f in snapshot.findings)
     return 0 if reached and not failing else EXIT_UNREACHABLE

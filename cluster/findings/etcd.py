@@ -11,6 +11,7 @@ calls a learner promotable that the guard would refuse.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from cluster.commands import command_line
 from cluster.config import EtcdConfig, Thresholds
@@ -290,6 +291,39 @@ def caught_up(member: EtcdMember, leader: EtcdMember | None, thresholds: Thresho
     return leader.raft_index - member.raft_applied_index <= thresholds.raft_lag_entries
 
 
+@dataclass(frozen=True)
+class LearnerProgress:
+    """How far a learner's log has come towards the leader's: what the etcd pane shows and
+    what `caught_up` (the one predicate) judges."""
+
+    applied: int | None
+    leader_index: int | None
+    caught_up: bool
+
+    @property
+    def behind(self) -> int | None:
+        if self.applied is None or self.leader_index is None:
+            return None
+        return max(0, self.leader_index - self.applied)
+
+    @property
+    def percent(self) -> float | None:
+        if self.applied is None or not self.leader_index:
+            return None
+        return min(100.0, 100.0 * self.applied / self.leader_index)
+
+
+def learner_progress(
+    learner: EtcdMember, leader: EtcdMember | None, thresholds: Thresholds
+) -> LearnerProgress:
+    """A learner's applied index against the leader's raft index, judged by `caught_up`."""
+    return LearnerProgress(
+        learner.raft_applied_index if learner.reachable else None,
+        leader.raft_index if leader is not None else None,
+        caught_up(learner, leader, thresholds),
+    )
+
+
 def fragmented(member: EtcdMember, thresholds: Thresholds) -> bool:
     """Enough of the backend file is free space that a defragment would return it (the
     defragment guard keeps the leader for last while a follower is still like this)."""
@@ -314,11 +348,11 @@ def fragmented(member: EtcdMember, thresholds: Thresholds) -> bool:
 def learner_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     """`kubeadm join` adds etcd members as learners; one left unpromoted never votes."""
     leader = snapshot.etcd.leader
-    leader_index = leader.raft_index if leader is not None else None
     findings = []
     for learner in snapshot.etcd.learners:
-        applied = learner.raft_applied_index
-        promotable = caught_up(learner, leader, ctx.thresholds)
+        progress = learner_progress(learner, leader, ctx.thresholds)
+        applied, leader_index = progress.applied, progress.leader_index
+        promotable = progress.caught_up
         state = "caught up: promotable" if promotable else "still syncing (or unreachable)"
         findings.append(
             Finding(
