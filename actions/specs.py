@@ -21,6 +21,10 @@ READ_ONLY_REASON = (
 )
 
 
+# What a cluster-wide action is given: `kcockpit act rolling-defragment etcd`.
+CLUSTER_TARGET = "etcd"
+
+
 class TargetKind(enum.Enum):
     """What an action is pointed at; a pane offers the actions of the kinds its rows are."""
 
@@ -28,6 +32,7 @@ class TargetKind(enum.Enum):
     NODE_OR_COMPONENT = "node or node/component"
     DAEMONSET_POD = "node/daemonset"
     NEW_MEMBER = "new etcd member (the dialog asks for its name and peer URL)"
+    CLUSTER = "the etcd cluster as a whole"
 
 
 class Confirmation(enum.Enum):
@@ -45,6 +50,8 @@ class ActionSpec:
     key: str  # unique within its target kind: one pane offers one kind's keys
     target: TargetKind
     confirmation: Confirmation
+    # Several steps, each awaited and audited: the cockpit shows them as they happen.
+    multi_step: bool = False
 
 
 MOVE_LEADER = ActionSpec(
@@ -75,6 +82,14 @@ STOP_STATIC_POD = ActionSpec(
 START_STATIC_POD = ActionSpec(
     "start-static-pod", "Start static pod(s)", "T", TargetKind.NODE_OR_COMPONENT, Confirmation.YES
 )
+ROLLING_DEFRAGMENT = ActionSpec(
+    "rolling-defragment",
+    "Defragment every member (rolling)",
+    "D",
+    TargetKind.CLUSTER,
+    Confirmation.MAYBE_TYPED,
+    multi_step=True,
+)
 RESTART_DS_POD = ActionSpec(
     "restart-ds-pod", "Restart DaemonSet pod", "R", TargetKind.DAEMONSET_POD, Confirmation.YES
 )
@@ -88,6 +103,7 @@ SPECS: dict[str, ActionSpec] = {
         MEMBER_PROMOTE,
         DEFRAGMENT,
         SNAPSHOT_SAVE,
+        ROLLING_DEFRAGMENT,
         STOP_STATIC_POD,
         START_STATIC_POD,
         RESTART_DS_POD,
@@ -111,6 +127,8 @@ def targets(kind: TargetKind, snapshot: Snapshot | None) -> list[Target]:
         return [Target(None, "learner")]  # the cockpit adds a new member as a learner
     if snapshot is None:
         return []
+    if kind is TargetKind.CLUSTER:
+        return [Target(CLUSTER_TARGET, "etcd cluster")] if snapshot.etcd.members else []
     if kind is TargetKind.MEMBER:
         return [Target(m.name, m.display_name) for m in snapshot.etcd.members]
     if kind is TargetKind.NODE_OR_COMPONENT:

@@ -412,9 +412,17 @@ class CockpitApp(App[None]):
         from actions.runner import Status, run
 
         status = self.query_one("#status-line", Static)
+        watched = None
+        if action.spec.multi_step:  # one line per step, on a screen the operator can watch
+            from widgets.progress import ActionProgressScreen
+
+            watched = ActionProgressScreen(f"{action.title}: {action.target}")
+            self.push_screen(watched)
 
         def progress(line: str) -> None:
             status.update(f"⏳ {line}")
+            if watched is not None:
+                watched.add(line)
 
         def progress_from_collector(line: str) -> None:
             self.call_from_thread(progress, line)
@@ -441,4 +449,6 @@ class CockpitApp(App[None]):
             timeout=15,
         )
         status.update(f"last action: {action.describe()}: {result.status.value}")
+        if watched is not None:
+            watched.finish(f"{result.status.value}: {result.message}", severity == "information")
         self.action_refresh_now(fresh=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actions.specs import SPECS, TargetKind
+from actions.specs import CLUSTER_TARGET, SPECS, TargetKind
 from cluster.config import Thresholds
 from cluster.model import Snapshot
 from widgets.messages import ActionRequested, action_bindings, request_action
@@ -17,12 +17,13 @@ from widgets.table_pane import TablePane
 class EtcdPane(TablePane):
     """Members of the etcd cluster; rows keep their identity (and the cursor) across refreshes.
 
-    The keys ask for guarded actions on the member under the cursor; the app opens the confirmation dialog (the pane itself never acts). `thresholds` are the
+    The keys ask for guarded actions on the member under the cursor (or the whole cluster);
+    the app opens the confirmation dialog (the pane itself never acts). `thresholds` are the
     config's: a learner's row says "caught up" exactly when the promote guard would.
     """
 
     COLUMNS = etcd.COLUMNS
-    TARGETS = (TargetKind.MEMBER, TargetKind.NEW_MEMBER)
+    TARGETS = (TargetKind.MEMBER, TargetKind.NEW_MEMBER, TargetKind.CLUSTER)
     BINDINGS = action_bindings(*TARGETS)
 
     def __init__(self, *args: Any, thresholds: Thresholds | None = None, **kwargs: Any) -> None:
@@ -41,6 +42,8 @@ class EtcdPane(TablePane):
     def action_request(self, action: str) -> None:
         if SPECS[action].target is TargetKind.NEW_MEMBER:
             self.post_message(ActionRequested(action, None))
+        elif SPECS[action].target is TargetKind.CLUSTER:
+            self.post_message(ActionRequested(action, CLUSTER_TARGET))
         else:
             request_action(self, action, self.selected_name, "member")
 
