@@ -33,6 +33,7 @@ class TargetKind(enum.Enum):
     DAEMONSET_POD = "node/daemonset"
     NEW_MEMBER = "new etcd member (the dialog asks for its name and peer URL)"
     CLUSTER = "the etcd cluster as a whole"
+    COMPONENT = "node/component"
 
 
 class Confirmation(enum.Enum):
@@ -90,6 +91,14 @@ ROLLING_DEFRAGMENT = ActionSpec(
     Confirmation.MAYBE_TYPED,
     multi_step=True,
 )
+RESTART_STATIC_POD = ActionSpec(
+    "restart-static-pod",
+    "Restart static pod",
+    "R",
+    TargetKind.COMPONENT,
+    Confirmation.MAYBE_TYPED,
+    multi_step=True,
+)
 RESTART_DS_POD = ActionSpec(
     "restart-ds-pod", "Restart DaemonSet pod", "R", TargetKind.DAEMONSET_POD, Confirmation.YES
 )
@@ -106,6 +115,7 @@ SPECS: dict[str, ActionSpec] = {
         ROLLING_DEFRAGMENT,
         STOP_STATIC_POD,
         START_STATIC_POD,
+        RESTART_STATIC_POD,
         RESTART_DS_POD,
     )
 }
@@ -129,6 +139,9 @@ def targets(kind: TargetKind, snapshot: Snapshot | None) -> list[Target]:
         return []
     if kind is TargetKind.CLUSTER:
         return [Target(CLUSTER_TARGET, "etcd cluster")] if snapshot.etcd.members else []
+    if kind is TargetKind.COMPONENT:
+        names = [f"{node.name}/{p.component}" for node in snapshot.nodes for p in node.static_pods]
+        return [Target(name, name) for name in names]
     if kind is TargetKind.MEMBER:
         return [Target(m.name, m.display_name) for m in snapshot.etcd.members]
     if kind is TargetKind.NODE_OR_COMPONENT:

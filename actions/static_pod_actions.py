@@ -1,19 +1,29 @@
-"""Stopping and starting static pods by moving manifests, the way the runbooks do it.
+"""Stopping, starting and restarting static pods by moving manifests, the way the runbooks do it.
 
 Target `cp-2` moves the whole manifests directory (`mv manifests manifests-YYYYMMDD`, runbook
 §2.1): every control-plane component of that node stops. Target `cp-2/etcd` moves one manifest
 up next to the directory (`mv manifests/etcd.yaml etcd.yaml`). Start puts back exactly what the
 node's files show was moved. Stopping a node's etcd lowers fault tolerance, so the guard asks
 for the node's name, and refuses outright when it would cost quorum unless overridden.
+
+Restart (`cp-2/etcd` only) is the two moves with the waits operators skip: out, until the
+component has really stopped (its process and socket gone, its etcd member silent, and, where
+an API is configured, its mirror pod gone) and at least the kubelet's file-check period has
+passed (else the kubelet may never notice the file was away), back, until it runs again (and
+its mirror pod is Ready). It is never `kubectl delete` of the mirror pod, which restarts
+nothing. It refuses what no restart may do: take etcd below quorum, or stop the last running
+kube-apiserver.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 
 from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verification
-from actions.specs import START_STATIC_POD, STOP_STATIC_POD
-from cluster.commands import ssh_line
+from actions.specs import RESTART_STATIC_POD, START_STATIC_POD, STOP_STATIC_POD
+from cluster.commands import command_line, ssh_line
 from cluster.model import EtcdMember, Snapshot
 from cluster.nodes.model import KUBERNETES_DIR, MANIFESTS_DIR, NodeState, StaticPod
 
@@ -220,4 +230,146 @@ class StartStaticPod(StaticPodAction):
         return await self.until_running(snapshot, ctx, running=True)
 
 
-STATIC_POD_ACTIONS: tuple[type[StaticPodAction], ...] = (StopStaticPod, StartStaticPod)
+class RestartStaticPod(StaticPodAction):
+    spec = RESTART_STATIC_POD
+    deadline = 300.0  # the whole restart; each wait has its own, shorter one
+    phase_timeout = 90.0  # until stopped, and until running again
+
+    def guard(self, snapshot: Snapshot) -> Verdict:
+        if self.component is None:
+            return Verdict.refused(f"name one component: {self.node_name}/etcd, …")
+        if problem := self.node_problem(snapshot):
+            return Verdict.refused(problem)
+        node = self.node(snapshot)
+        assert node
+        pod = self.pods(node)[0]
+        if pod.state != "present":
+            return Verdict.refused(
+                f"{self.target}'s manifest is not in place ({pod.state}): "
+                f"start it instead (start-static-pod {self.target})"
+            )
+        if self.component == "kube-apiserver" and pod.running is not False:
+            others = [
+                n.name
+                for n in snapshot.nodes
+                if n.name != node.name
+                and any(p.component == "kube-apiserver" and p.running for p in n.static_pods)
+            ]
+            if not others:
+                return Verdict.refused(
+                    f"{node.name}'s is the last running kube-apiserver: the API would be down "
+                    "until it is back"
+                )
+        member = self.etcd_member(snapshot)
+        cluster = snapshot.etcd
+        if not (self.touches_etcd() and member and member.healthy and not member.is_learner):
+            return Verdict.allowed("does not stop a healthy voting etcd member")
+        if cluster.healthy_voting - 1 < cluster.quorum:
+            return Verdict.refused(
+                f"restarting {self.node_name}'s etcd would take etcd below quorum "
+                f"({cluster.healthy_voting} healthy, quorum {cluster.quorum}): bring the other "
+                "members back first"
+            )
+        after = self.etcd_gone(snapshot)
+        return Verdict.confirm(
+            self.node_name,
+            f"fault tolerance drops from {cluster.tolerance} to {after.tolerance} until it is back",
+        )
+
+    def paths(self) -> tuple[str, str]:
+        file = f"{self.component}.yaml"
+        return f"{MANIFESTS_DIR}/{file}", f"{KUBERNETES_DIR}/{file}"
+
+    def plan(self, snapshot: Snapshot, ctx: ActionContext) -> Plan:
+        inside, outside = self.paths()
+        period = self.thresholds.static_pod_file_check_seconds
+        mirror = " and its mirror pod gone" if snapshot.kube is not None else ""
+        ready = " and its mirror pod Ready" if snapshot.kube is not None else ""
+        return Plan(
+            summary=f"Restart {self.component} on {self.node_name} by moving its manifest out and back",
+            steps=(
+                f"On {self.node_name}: mv {inside} {outside}",
+                f"Wait until {self.component} has stopped (process and socket gone{mirror})",
+                f"Keep it out at least {period:g} s (the kubelet's file-check period)",
+                f"mv {outside} {inside}",
+                f"Wait until it runs again{ready}",
+            ),
+            commands=(
+                ssh_line(self.node_name, "sudo", "mv", inside, outside),
+                command_line("sleep", f"{period:g}"),
+                ssh_line(self.node_name, "sudo", "mv", outside, inside),
+            ),
+            before=QuorumView.of(snapshot.etcd),
+            after=QuorumView.of(snapshot.etcd),
+        )
+
+    def running(self, snapshot: Snapshot, member: EtcdMember | None, running: bool) -> bool:
+        """The node's evidence, its etcd member, and the mirror pod (where the API answers)
+        all say it runs (or all say it is gone)."""
+        node = self.node(snapshot)
+        pod = self.pods(node)[0] if node else None
+        if pod is None or (pod.state == "present") != running or pod.running is not running:
+            return False
+        if member is not None:
+            now = snapshot.etcd.member(member.ref)
+            up = now is not None and now.healthy
+            if up != running:
+                return False
+        kube = snapshot.kube
+        if kube is None or not kube.reachable or kube.pods is None or node is None:
+            return True  # no API to ask: the node's own evidence is the answer
+        mirror = kube.mirror_pod(node.name, self.component or "") or (
+            kube.mirror_pod(node.hostname, self.component or "") if node.hostname else None
+        )
+        return (mirror is not None and mirror.ready) if running else mirror is None
+
+    async def execute(self, snapshot: Snapshot, ctx: ActionContext) -> str:
+        inside, outside = self.paths()
+        member = self.etcd_member(snapshot) if self.touches_etcd() else None
+        await self.move(ctx, inside, outside)
+        moved_at = time.monotonic()
+        ctx.step(f"moved {inside} to {outside} on {self.node_name}", phase="moved out")
+        try:
+            stopped = await ctx.until(
+                lambda s: self.running(s, member, running=False),
+                self.phase_timeout,
+                f"{self.target} stopped",
+            )
+            if not stopped.verified:
+                raise RuntimeError(stopped.message)
+            ctx.step(f"{self.target} has stopped", phase="stopped")
+            period = self.thresholds.static_pod_file_check_seconds
+            await asyncio.sleep(max(0.0, moved_at + period - time.monotonic()))
+            ctx.step(
+                f"kept out {time.monotonic() - moved_at:.0f} s (file-check period {period:g} s)"
+            )
+        except Exception as exc:  # never leave the manifest out: put it back, then say why
+            await self.move(ctx, outside, inside)
+            ctx.step(f"moved {outside} back after a failure: {exc}", phase="moved back")
+            raise RuntimeError(f"{exc}; the manifest was moved back") from None
+        await self.move(ctx, outside, inside)
+        ctx.step(f"moved {outside} back to {inside}", phase="moved back")
+        started = await ctx.until(
+            lambda s: self.running(s, member, running=True),
+            self.phase_timeout,
+            f"{self.target} running again",
+        )
+        if not started.verified:
+            raise RuntimeError(f"manifest back in place, but {started.message}")
+        ctx.step(f"{self.target} runs again", phase="running")
+        return f"{self.target} restarted"
+
+    async def verify(self, snapshot: Snapshot, ctx: ActionContext) -> Verification:
+        member = self.etcd_member(snapshot) if self.touches_etcd() else None
+        return await ctx.until(
+            lambda s: self.running(s, member, running=True),
+            self.verify_timeout,
+            f"{self.target} running",
+        )
+
+
+STATIC_POD_ACTIONS: tuple[type[StaticPodAction], ...] = (
+    StopStaticPod,
+    StartStaticPod,
+    RestartStaticPod,
+)
