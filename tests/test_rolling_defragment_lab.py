@@ -20,6 +20,11 @@ from cluster.model import Snapshot
 from lab.control import Lab
 from lab.running_scenarios import fragment_every_member
 from tests.helpers import eventually, kcockpit, running_lab
+from tests.test_app_etcd import until
+from tui.app import CockpitApp
+from widgets.confirm import ConfirmScreen
+from widgets.etcd_pane import EtcdPane
+from widgets.progress import ActionProgressScreen
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +157,32 @@ async def test_a_member_frozen_mid_run_stops_it_with_nothing_more_touched(
         member = after.etcd.member(name)
         assert member is not None and member.endpoint
         await collector.etcd_client.defragment(member.endpoint)
+
+
+async def test_from_the_etcd_pane_the_progress_screen_shows_each_step(
+    lab: Lab, collector: Collector, tmp_path: Path
+) -> None:
+    await every_member_fragmented(lab, collector)
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    app = CockpitApp(lab.config(), refresh=0.5, audit=audit)
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = app.query_one(EtcdPane)
+        await until(
+            pilot, lambda: table.row_count == 3 and app.snapshot and app.snapshot.etcd.leader
+        )
+        table.focus()
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "ALLOWED" in str(app.screen.query_one("#verdict").render())
+        await pilot.press("tab", "enter")  # Confirm
+        await until(pilot, lambda: isinstance(app.screen, ActionProgressScreen))
+        progress = app.screen
+        assert isinstance(progress, ActionProgressScreen)
+        await until(pilot, lambda: app.last_result is not None, timeout=120)
+        assert app.last_result is not None and app.last_result.status is Status.VERIFIED
+        await until(pilot, lambda: progress.finished)
+        steps = [line for line in progress.lines if line.startswith("step ")]
+        assert len(steps) == 8 and len(progress.query(".step")) == len(progress.lines)
+        assert "moving leadership" in steps[4] and "old leader" in steps[6]
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, ActionProgressScreen))
