@@ -114,6 +114,9 @@ class Thresholds:
     # How long restart-static-pod keeps a manifest out: at least the kubelet's
     # --file-check-frequency (20 s by default), or the kubelet may never notice it was gone.
     static_pod_file_check_seconds: float = 20.0
+    # preflight: how old the newest etcd snapshot may be (no certificate may expire within
+    # cert_expiring_days).
+    preflight_snapshot_hours: float = 24.0
 
 
 @dataclass(frozen=True)

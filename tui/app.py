@@ -346,6 +346,30 @@ class CockpitApp(App[None]):
         await self.later_panes()  # their keys too
         self.push_screen(HelpScreen(self.help_keys()))
 
+    # -- preflight ---------------------------------------------------------------------------
+
+    def action_preflight(self) -> None:
+        """The go / no-go list before maintenance (tui/preflight.py), on a fresh read."""
+        self.query_one("#status-line", Static).update("⏳ preflight: reading the cluster")
+        self.run_worker(self._preflight(), group="preflight", exit_on_error=False)
+
+    async def _preflight(self) -> None:
+        from actions.etcd_actions import SNAPSHOTS_DIR
+        from cluster.preflight import Limits
+        from tui.preflight import gather
+        from widgets.preflight import PreflightScreen
+
+        limits = Limits.of(self.config.thresholds)
+        try:
+            found = await self.background.run(
+                gather(self.collector, self.audit, state_dir() / SNAPSHOTS_DIR, limits)
+            )
+        except Exception as exc:  # a defect, not the cluster (the checks say its faults)
+            self.notify(f"preflight: cannot read the cluster: {exc}", severity="error")
+            return
+        self.query_one("#status-line", Static).update("preflight done")
+        self.push_screen(PreflightScreen(found, self.config.name))
+
     # -- guarded actions ---------------------------------------------------------------------
 
     def on_action_requested(self, message: ActionRequested) -> None:

@@ -348,6 +348,17 @@ def invalid_manifest_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     return findings
 
 
+def component_images(snapshot: Snapshot) -> dict[str, dict[str, list[str]]]:
+    """component -> image -> the nodes whose manifest runs it (the image-skew finding and
+    preflight's version check read the same map)."""
+    images: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for node in reachable_nodes(snapshot):
+        for pod in node.static_pods:
+            if pod.state == "present" and pod.image:
+                images[pod.component][pod.image].append(node.name)
+    return images
+
+
 @rule(
     finding(
         "static-pod.image-skew",
@@ -357,11 +368,7 @@ def invalid_manifest_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     )
 )
 def image_skew_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
-    images: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for node in reachable_nodes(snapshot):
-        for pod in node.static_pods:
-            if pod.state == "present" and pod.image:
-                images[pod.component][pod.image].append(node.name)
+    images = component_images(snapshot)
     findings = []
     for component, by_image in sorted(images.items()):
         if len(by_image) < 2:
