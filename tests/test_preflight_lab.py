@@ -4,6 +4,7 @@ component version) turns its own line red and the exit code 1."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Iterator
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from actions.audit import AuditLog
+from cluster.collect import Collector
+from cluster.etcd.hashes import pinned_hashes
+from cluster.preflight import hash_check
 from lab.control import Lab
 from lab.scenarios import SCENARIOS
 from tests.helpers import kcockpit, report_json, running_lab, wait_until
@@ -137,3 +141,35 @@ async def test_the_palette_shows_the_list_in_the_cockpit(
         assert "✔ GO" in str(app.screen.query_one("#check-hashkv").render())
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, PreflightScreen))
+
+
+async def test_hashes_agree_at_one_pinned_revision_while_writes_and_a_compaction_go_on(
+    lab: Lab,
+) -> None:
+    collector = Collector(lab.config())
+    client = collector.etcd_client
+    written = [0]
+
+    async def writer(leader: str) -> None:
+        while True:
+            put = await client.put(leader, f"/pinned/{written[0] % 50}".encode(), b"x" * 100)
+            written[0] += 1
+            if written[0] == 20:  # a compaction lands mid-run too
+                await client.compact(leader, put.header.revision - 10)
+
+    try:
+        snapshot = await collector.collect(fresh=True)
+        assert snapshot.etcd.leader is not None and snapshot.etcd.leader.endpoint
+        task = asyncio.ensure_future(writer(snapshot.etcd.leader.endpoint))
+        checks = []
+        while written[0] < 200 and not task.done():  # checks all along the writes
+            hashes = await pinned_hashes(client, snapshot.etcd.members)
+            checks.append(hash_check(snapshot, hashes))
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        await collector.close()
+    assert written[0] >= 200, "the writer stopped"
+    assert all(c.ok for c in checks), [c.detail for c in checks if not c.ok]
+    assert len({c.detail for c in checks}) > 1  # pinned at other revisions as writes went on
