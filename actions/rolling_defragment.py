@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verification
 from actions.etcd_actions import quorum_refusal
-from actions.specs import CLUSTER_TARGET, ROLLING_DEFRAGMENT
+from actions.specs import ROLLING_DEFRAGMENT
 from cluster.findings.etcd import caught_up, etcdctl, fragmented, member_node
-from cluster.model import EtcdCluster, EtcdMember, Snapshot
+from cluster.model import CLUSTER_TARGET, EtcdCluster, EtcdMember, Snapshot
 from cluster.nodes.model import ETCD_DATA_DIR
 
 

@@ -14,15 +14,11 @@ import enum
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from cluster.model import Snapshot
+from cluster.model import CLUSTER_TARGET, Snapshot
 
 READ_ONLY_REASON = (
     "read-only mode: actions are disabled (--read-only, or read_only = true in the config)"
 )
-
-
-# What a cluster-wide action is given: `kcockpit act rolling-defragment etcd`.
-CLUSTER_TARGET = "etcd"
 
 
 class TargetKind(enum.Enum):

@@ -14,6 +14,9 @@ from cluster.kube.model import KubeView
 from cluster.nodes.model import NodeState
 
 NO_LEADER_ERROR = "etcdserver: no leader"
+# How the etcd cluster as a whole is named: cluster-wide findings' subject, and the target a
+# cluster-wide action is given (`kcockpit act rolling-defragment etcd`).
+CLUSTER_TARGET = "etcd"
 
 
 class Severity(enum.IntEnum):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from actions.specs import CLUSTER_TARGET, SPECS, TargetKind
+from actions.specs import SPECS, TargetKind
 from cluster.config import Thresholds
-from cluster.model import Snapshot
+from cluster.model import CLUSTER_TARGET, Snapshot
 from widgets.messages import ActionRequested, action_bindings, request_action
 from widgets.rows import etcd
 from widgets.rows.common import Row

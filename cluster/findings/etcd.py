@@ -11,12 +11,12 @@ calls a learner promotable that the guard would refuse.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cluster.commands import command_line
 from cluster.config import EtcdConfig, Thresholds
 from cluster.findings.registry import CATALOG, MAINTENANCE, MOCK, Context, finding, rule
-from cluster.model import EtcdCluster, EtcdMember, Finding, Severity, Snapshot
+from cluster.model import CLUSTER_TARGET, EtcdCluster, EtcdMember, Finding, Severity, Snapshot
 from cluster.nodes.model import NodeState
 
 
@@ -430,7 +430,7 @@ def sizes_diverge(cluster: EtcdCluster, thresholds: Thresholds) -> bool:
         Severity.WARNING,
         "DB sizes differ by > db_size_divergence while raft indexes agree: fragmentation",
         f"{CATALOG} etcd; {MOCK} §一 (endpoint status db size column)",
-        action="defragment",
+        action="rolling-defragment",
     ),
     finding(
         "etcd.hash-mismatch",
@@ -473,13 +473,18 @@ def db_divergence_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     checked = len(hashes) > 1 and len(distinct) == 1
     verdict = "HashKV agrees: fragmentation" if checked else "HashKV not comparable yet"
     summary = f"etcd DB sizes differ by more than {ctx.thresholds.db_size_divergence:.0%}"
+    # Every member's file is rewritten, the leader last: the rolling defragment's whole job.
     return [
-        _defragment(
-            "etcd.db-size-divergence",
-            largest,
-            ctx,
-            f"{summary} ({verdict})",
-            f"db sizes: {sizes}; raft indexes agree; {verdict}",
+        replace(
+            _defragment(
+                "etcd.db-size-divergence",
+                largest,
+                ctx,
+                f"{summary} ({verdict})",
+                f"db sizes: {sizes}; raft indexes agree; {verdict}",
+            ),
+            action="rolling-defragment",
+            action_target=CLUSTER_TARGET,
         )
     ]
 

@@ -56,6 +56,17 @@ RENEW_NAMES = {
     "controller-manager.conf": "controller-manager.conf",
     "scheduler.conf": "scheduler.conf",
 }
+# Which static pods read a certificate: they are restarted after it is renewed.
+CERTIFICATE_USERS = {
+    "pki/apiserver.crt": ("kube-apiserver",),
+    "pki/apiserver-kubelet-client.crt": ("kube-apiserver",),
+    "pki/apiserver-etcd-client.crt": ("kube-apiserver",),
+    "pki/front-proxy-client.crt": ("kube-apiserver",),
+    "pki/etcd/server.crt": ("etcd",),
+    "pki/etcd/peer.crt": ("etcd",),
+    "controller-manager.conf": ("kube-controller-manager",),
+    "scheduler.conf": ("kube-scheduler",),
+}
 # `kubeadm init phase certs <name>` re-issues a serving certificate for *this* node.
 REISSUE_PHASES = {
     f"{PKI_DIR}/apiserver.crt": "apiserver",
@@ -552,9 +563,12 @@ def _certificate_finding(
         )
         command = "kubeadm init phase kubeconfig kubelet"
     elif renew:
+        users = [f"{node.name}/{c}" for c in CERTIFICATE_USERS.get(cert.name, ())]
+        restart = " and ".join(f"`kcockpit act restart-static-pod {u}`" for u in users)
         next_step = (
             f"Renew it on {node.name}, then restart the static pods that use it "
-            "(move their manifests out and back)."
+            f"({restart or 'move their manifests out and back'}: out past the kubelet's "
+            "file-check period and back)."
         )
         command = f"kubeadm certs renew {renew}"
     else:
