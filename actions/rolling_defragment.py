@@ -43,7 +43,7 @@ class RollingDefragment(Action):
             reasons.append(
                 f"alarm {', '.join(other_alarms)} is raised: find out why before any maintenance"
             )
-        for member in cluster.members:
+        for member in cluster.voting:
             node = member_node(member, snapshot.nodes)
             free = node.free_bytes(ETCD_DATA_DIR) if node is not None and node.reachable else None
             if free is None:
@@ -63,19 +63,20 @@ class RollingDefragment(Action):
                 f"override {CLUSTER_TARGET}",
                 "no fault tolerance: each member blocks while it is defragmented",
             )
-        waiting = [m.display_name for m in cluster.members if fragmented(m, self.thresholds)]
+        waiting = [m.display_name for m in cluster.voting if fragmented(m, self.thresholds)]
         return Verdict.allowed(
             "every member healthy and caught up; one member at a time, the leader last",
             f"fragmented now: {', '.join(waiting) or 'none (each file is rewritten anyway)'}",
         )
 
     def unready(self, cluster: EtcdCluster) -> list[str]:
-        """Why a step may not start: a member not healthy, or not caught up with the leader."""
+        """Why a step may not start: a voting member not healthy, or not caught up with the
+        leader (a learner still syncing is no reason: it is left alone)."""
         leader = cluster.leader
         if leader is None:
             return ["no member reports a leader"]
         reasons = []
-        for member in cluster.members:
+        for member in cluster.voting:
             if not member.healthy:
                 why = member.error or "; ".join(member.errors) or "errors"
                 reasons.append(f"{member.display_name} is not healthy: {why}")
@@ -87,15 +88,16 @@ class RollingDefragment(Action):
         return reasons
 
     def order(self, cluster: EtcdCluster) -> list[EtcdMember]:
-        """Followers (learners too) one by one, the leader last."""
+        """The voting followers one by one, the leader last; learners are left alone (promote
+        them first: a learner still syncing would never settle)."""
         leader = cluster.leader
-        return sorted(cluster.members, key=lambda m: leader is not None and m.id == leader.id)
+        return sorted(cluster.voting, key=lambda m: leader is not None and m.id == leader.id)
 
     def plan(self, snapshot: Snapshot, ctx: ActionContext) -> Plan:
         cluster = snapshot.etcd
         order = self.order(cluster)
         *followers, leader = order
-        successor = next((m for m in followers if not m.is_learner), None)
+        successor = next(iter(followers), None)
         steps = [
             f"Defragment follower {m.display_name}, wait until it is caught up" for m in followers
         ]
@@ -104,8 +106,8 @@ class RollingDefragment(Action):
         ]
         if successor is not None:
             steps.append(
-                f"Move leadership from {leader.display_name} to a defragmented follower "
-                f"({successor.display_name}, or the first caught up)"
+                f"Move leadership from {leader.display_name} to the defragmented follower "
+                f"{successor.display_name}"
             )
             commands.append(
                 etcdctl(
@@ -117,9 +119,12 @@ class RollingDefragment(Action):
             )
         steps.append(f"Defragment the old leader {leader.display_name} last")
         commands.append(etcdctl(ctx.config.etcd, "defrag", endpoints=[leader.endpoint or ""]))
+        if cluster.learners:
+            names = ", ".join(m.display_name for m in cluster.learners)
+            steps.append(f"Learners are left alone ({names}): promote them first")
         view = QuorumView.of(cluster)
         return Plan(
-            summary=f"Defragment all {len(order)} members one at a time, the leader last",
+            summary=f"Defragment all {len(order)} voting members one at a time, the leader last",
             steps=(
                 *steps,
                 "Before each step every voting member must be healthy: else stop there",
@@ -139,7 +144,7 @@ class RollingDefragment(Action):
         if len(order) > 1:
             await self.move_leadership(old_leader.id, followers, ctx, done, left)
         done.append(await self.defragment_one(old_leader.id, "old leader", ctx, done, left))
-        return f"defragmented {len(done)} members, the leader last: " + "; ".join(done)
+        return f"defragmented {len(done)} voting members, the leader last: " + "; ".join(done)
 
     async def healthy_now(
         self, ctx: ActionContext, done: list[str], left: list[str], next_step: str
@@ -243,7 +248,7 @@ class RollingDefragment(Action):
                 f"leadership already moved to {leader.display_name}", leader=leader.display_name
             )
             return
-        ids = [m.id for m in followers if not m.is_learner]
+        ids = [m.id for m in followers]
         successor = next((m for m in now.etcd.voting if m.id in ids), None)
         if successor is None or leader.endpoint is None:
             raise RollingAborted(
