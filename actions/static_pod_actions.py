@@ -101,6 +101,18 @@ class StaticPodAction(Action):
         what = f"{self.target} {'running again' if running else 'stopped'}"
         return await ctx.until(reached, self.verify_timeout, what)
 
+    def stops_healthy_voter(self, snapshot: Snapshot) -> bool:
+        """Whether this stops (for a while) an etcd member that counts towards quorum now."""
+        member = self.etcd_member(snapshot)
+        return bool(self.touches_etcd() and member and member.healthy and not member.is_learner)
+
+    def tolerance_drop(self, snapshot: Snapshot, how_long: str = "") -> Verdict:
+        """The node's name to type: stopping its etcd costs one member of fault tolerance."""
+        before, after = snapshot.etcd.tolerance, self.etcd_gone(snapshot).tolerance
+        return Verdict.confirm(
+            self.node_name, f"fault tolerance drops from {before} to {after}{how_long}"
+        )
+
     def etcd_gone(self, snapshot: Snapshot) -> QuorumView:
         """Quorum after this node's etcd member stops (unchanged when it is already down)."""
         member = self.etcd_member(snapshot)
@@ -124,9 +136,8 @@ class StopStaticPod(StaticPodAction):
             return Verdict.refused(
                 f"nothing to stop: no manifest of {self.target} in {MANIFESTS_DIR}"
             )
-        member = self.etcd_member(snapshot)
         cluster = snapshot.etcd
-        if not (self.touches_etcd() and member and member.healthy and not member.is_learner):
+        if not self.stops_healthy_voter(snapshot):
             return Verdict.allowed("does not stop a healthy voting etcd member")
         if cluster.healthy_voting - 1 < cluster.quorum:
             return Verdict.confirm(
@@ -134,10 +145,7 @@ class StopStaticPod(StaticPodAction):
                 f"stopping {self.node_name}'s etcd loses quorum ({cluster.healthy_voting} healthy, "
                 f"quorum {cluster.quorum}): the cluster becomes read-only",
             )
-        after = self.etcd_gone(snapshot)
-        return Verdict.confirm(
-            self.node_name, f"fault tolerance drops from {cluster.tolerance} to {after.tolerance}"
-        )
+        return self.tolerance_drop(snapshot)
 
     def moves(self) -> tuple[str, str]:
         if self.component is None:
@@ -260,9 +268,8 @@ class RestartStaticPod(StaticPodAction):
                     f"{node.name}'s is the last running kube-apiserver: the API would be down "
                     "until it is back"
                 )
-        member = self.etcd_member(snapshot)
         cluster = snapshot.etcd
-        if not (self.touches_etcd() and member and member.healthy and not member.is_learner):
+        if not self.stops_healthy_voter(snapshot):
             return Verdict.allowed("does not stop a healthy voting etcd member")
         if cluster.healthy_voting - 1 < cluster.quorum:
             return Verdict.refused(
@@ -270,11 +277,7 @@ class RestartStaticPod(StaticPodAction):
                 f"({cluster.healthy_voting} healthy, quorum {cluster.quorum}): bring the other "
                 "members back first"
             )
-        after = self.etcd_gone(snapshot)
-        return Verdict.confirm(
-            self.node_name,
-            f"fault tolerance drops from {cluster.tolerance} to {after.tolerance} until it is back",
-        )
+        return self.tolerance_drop(snapshot, " until it is back")
 
     def paths(self) -> tuple[str, str]:
         file = f"{self.component}.yaml"

@@ -18,7 +18,7 @@ from cluster.collect import Collector
 from cluster.config import Thresholds
 from cluster.model import Snapshot
 from lab.control import Lab
-from tests.helpers import eventually, kcockpit, running_lab, wait_until
+from tests.helpers import config_with_thresholds, eventually, kcockpit, running_lab, wait_until
 from widgets.rows import etcd as etcd_rows
 
 LAG = 20  # raft entries: a few puts put the cut-off learner behind
@@ -30,18 +30,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield lab
 
 
-def config_file(lab: Lab) -> Path:
-    """The lab's config (rewritten when a node is added) with the test's lag threshold."""
-    config = lab.paths.root / "small-lag.toml"
-    config.write_text(f"{lab.paths.config.read_text()}\n[thresholds]\nraft_lag_entries = {LAG}\n")
-    return config
-
-
 def act(lab: Lab, state: Path, *args: str) -> tuple[int, str]:
+    config = config_with_thresholds(lab, "small-lag.toml", raft_lag_entries=LAG)
     result = kcockpit(
-        "act", "--config", str(config_file(lab)), *args,
-        env={"KCOCKPIT_STATE_DIR": str(state)}, timeout=90,
-    )  # fmt: skip
+        "act", "--config", str(config), *args, env={"KCOCKPIT_STATE_DIR": str(state)}, timeout=90
+    )
     return result.returncode, result.stdout + result.stderr
 
 

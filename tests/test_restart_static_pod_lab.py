@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from lab.control import Lab
-from tests.helpers import PROJECT, kcockpit, report_json, running_lab, wait_until
+from tests.helpers import (
+    PROJECT,
+    config_with_thresholds,
+    kcockpit,
+    report_json,
+    running_lab,
+    wait_until,
+)
 
 PERIOD = 8
 
@@ -28,14 +35,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield lab
 
 
-def short_period_config(lab: Lab) -> Path:
-    """The lab's config with a short file-check period, beside it (its paths are relative)."""
-    config = lab.paths.root / "short-file-check.toml"
-    text = lab.paths.config.read_text()
-    config.write_text(f"{text}\n[thresholds]\nstatic_pod_file_check_seconds = {PERIOD}\n")
-    return config
-
-
 def etcd_report(config: Path) -> dict:
     return report_json(config)["etcd"]
 
@@ -43,7 +42,7 @@ def etcd_report(config: Path) -> dict:
 def test_restart_etcd_on_one_node_and_refuse_a_second_while_it_is_down(
     lab: Lab, tmp_path: Path
 ) -> None:
-    config = short_period_config(lab)
+    config = config_with_thresholds(lab, "short.toml", static_pod_file_check_seconds=PERIOD)
     cluster = wait_until(lambda: (e := etcd_report(config))["healthy"] == 3 and e, 30, "healthy")
     first, second = [m for m in cluster["members"] if not m["is_leader"]][:2]
     db = lab.paths.node_root(first["name"]) / "var/lib/etcd/member/snap/db"
