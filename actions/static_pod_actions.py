@@ -7,10 +7,10 @@ node's files show was moved. Stopping a node's etcd lowers fault tolerance, so t
 for the node's name, and refuses outright when it would cost quorum unless overridden.
 
 Restart (`cp-2/etcd` only) is the two moves with the waits operators skip: out, until the
-component has really stopped (its process and socket gone, its etcd member silent, and, where
-an API is configured, its mirror pod gone) and at least the kubelet's file-check period has
-passed (else the kubelet may never notice the file was away), back, until it runs again (and
-its mirror pod is Ready). It is never `kubectl delete` of the mirror pod, which restarts
+component has really stopped (its process and socket gone where the node's evidence can tell,
+its etcd member silent, and, where the API showed its mirror pod, that gone) and at least the
+kubelet's file-check period has passed (else the kubelet may never notice the file was away),
+back, until it runs again (and its mirror pod is Ready). It is never `kubectl delete` of the mirror pod, which restarts
 nothing. It refuses what no restart may do: take etcd below quorum, or stop the last running
 kube-apiserver.
 """
@@ -24,6 +24,7 @@ import time
 from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verification
 from actions.specs import RESTART_STATIC_POD, START_STATIC_POD, STOP_STATIC_POD
 from cluster.commands import command_line, ssh_line
+from cluster.kube.model import KubePod
 from cluster.model import EtcdMember, Snapshot
 from cluster.nodes.model import KUBERNETES_DIR, MANIFESTS_DIR, NodeState, StaticPod
 
@@ -306,35 +307,48 @@ class RestartStaticPod(StaticPodAction):
             after=QuorumView.of(snapshot.etcd),
         )
 
-    def running(self, snapshot: Snapshot, member: EtcdMember | None, running: bool) -> bool:
-        """The node's evidence, its etcd member, and the mirror pod (where the API answers)
-        all say it runs (or all say it is gone)."""
+    def mirror(self, snapshot: Snapshot) -> KubePod | None:
+        """The component's mirror pod on this node, where the API was read."""
+        node, kube = self.node(snapshot), snapshot.kube
+        if node is None or kube is None or not kube.reachable:
+            return None
+        component = self.component or ""
+        return kube.mirror_pod(node.name, component) or (
+            kube.mirror_pod(node.hostname, component) if node.hostname else None
+        )
+
+    def running(
+        self, snapshot: Snapshot, member: EtcdMember | None, mirrored: bool, running: bool
+    ) -> bool:
+        """The node's evidence (where it can tell), its etcd member, and the mirror pod (when
+        the API showed one before the restart, and answers now) all say it runs, or all say
+        it is gone."""
         node = self.node(snapshot)
         pod = self.pods(node)[0] if node else None
-        if pod is None or (pod.state == "present") != running or pod.running is not running:
+        if pod is None or (pod.state == "present") != running:
+            return False
+        if pod.running is not None and pod.running is not running:
             return False
         if member is not None:
             now = snapshot.etcd.member(member.ref)
-            up = now is not None and now.healthy
-            if up != running:
+            if (now is not None and now.healthy) != running:
                 return False
         kube = snapshot.kube
-        if kube is None or not kube.reachable or kube.pods is None or node is None:
-            return True  # no API to ask: the node's own evidence is the answer
-        mirror = kube.mirror_pod(node.name, self.component or "") or (
-            kube.mirror_pod(node.hostname, self.component or "") if node.hostname else None
-        )
+        if not mirrored or kube is None or not kube.reachable or kube.pods is None:
+            return True  # no mirror pod to expect: the node's own evidence is the answer
+        mirror = self.mirror(snapshot)
         return (mirror is not None and mirror.ready) if running else mirror is None
 
     async def execute(self, snapshot: Snapshot, ctx: ActionContext) -> str:
         inside, outside = self.paths()
         member = self.etcd_member(snapshot) if self.touches_etcd() else None
+        mirrored = self.mirror(snapshot) is not None
         await self.move(ctx, inside, outside)
         moved_at = time.monotonic()
         ctx.step(f"moved {inside} to {outside} on {self.node_name}", phase="moved out")
         try:
             stopped = await ctx.until(
-                lambda s: self.running(s, member, running=False),
+                lambda s: self.running(s, member, mirrored, running=False),
                 self.phase_timeout,
                 f"{self.target} stopped",
             )
@@ -353,7 +367,7 @@ class RestartStaticPod(StaticPodAction):
         await self.move(ctx, outside, inside)
         ctx.step(f"moved {outside} back to {inside}", phase="moved back")
         started = await ctx.until(
-            lambda s: self.running(s, member, running=True),
+            lambda s: self.running(s, member, mirrored, running=True),
             self.phase_timeout,
             f"{self.target} running again",
         )
@@ -364,8 +378,9 @@ class RestartStaticPod(StaticPodAction):
 
     async def verify(self, snapshot: Snapshot, ctx: ActionContext) -> Verification:
         member = self.etcd_member(snapshot) if self.touches_etcd() else None
+        mirrored = self.mirror(snapshot) is not None
         return await ctx.until(
-            lambda s: self.running(s, member, running=True),
+            lambda s: self.running(s, member, mirrored, running=True),
             self.verify_timeout,
             f"{self.target} running",
         )
