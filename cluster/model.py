@@ -107,8 +107,9 @@ class EtcdMember:
 
 @dataclass(frozen=True)
 class MemberHash:
-    """A member's HashKV at a revision: equal hashes mean equal data (collected only when DB
-    sizes diverge, to tell fragmentation from corruption)."""
+    """A member's HashKV at a revision: equal hashes mean equal data (collected when DB sizes
+    diverge, to tell fragmentation from corruption, and by preflight; see cluster/etcd/hashes.py
+    for the one revision every member is asked at)."""
 
     member_id: int
     revision: int

@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_options(act, after_command=True)
     act.add_argument("action", help="move-leader, member-remove, member-add, member-promote, ...")
-    act.add_argument("target", help="member (or node) name")
+    act.add_argument("target", help="member, node or node/component, or etcd (the whole cluster)")
     act.add_argument("--yes", action="store_true", help="confirm an action that needs no typing")
     act.add_argument("--confirm", metavar="TEXT", help="the exact text the guard asks you to type")
     act.add_argument("--peer-url", help="member-add: the new member's peer URL")
