@@ -280,6 +280,14 @@ def timeline_markdown(records: list[dict[str, Any]]) -> str:
             f"`{_cell(c).replace('`', chr(39))}`"
             for e, c in commands
         ]
+    steps = [(entry, step) for entry in entries for step in _listed(entry.get("steps"))]
+    if steps:
+        lines += ["", "## Steps of multi-step actions", ""]
+        lines += [
+            f"- {_cell(field(s, 'time'))} {_cell(e['action'])} {_cell(e.get('target'))}: "
+            f"step {_cell(field(s, 'step'))}: {_cell(field(s, 'message'))}"
+            for e, s in steps
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -105,6 +105,9 @@ async def test_followers_first_then_the_old_leader_and_every_file_shrank(
     done = [r["detail"] for r in records if " defragmented: " in r["message"]]
     assert [d["member"] for d in done] == order
     assert all(d["db_after"] < d["db_before"] for d in done), done  # every file shrank
+    timeline = kcockpit("audit", "--markdown", env={"KCOCKPIT_STATE_DIR": str(tmp_path)})
+    assert "## Steps of multi-step actions" in timeline.stdout
+    assert f"rolling-defragment etcd: step 1: defragmenting {order[0]}" in timeline.stdout
     after = await healthy(collector)
     # One election in the whole run: the handover. A leader lost longer than one election
     # would have taken more terms.
