@@ -9,6 +9,7 @@ deadline), HashKV at one pinned revision, and the newest etcd snapshot: a verifi
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from pathlib import Path
@@ -83,8 +84,6 @@ def run_preflight(
     cert_days: float | None,
 ) -> int:
     """Exit 0 when every check passes, 1 otherwise."""
-    import asyncio
-
     from cluster.collect import Collector
     from cluster.state import state_dir
 
