@@ -12,10 +12,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from actions.audit import AuditLog
+from actions.runner import Status
+from cluster.config import Thresholds
 from lab.control import Lab
 from tests.helpers import (
     PROJECT,
@@ -25,6 +29,11 @@ from tests.helpers import (
     running_lab,
     wait_until,
 )
+from tests.test_app_etcd import until
+from tui.app import CockpitApp
+from widgets.confirm import ConfirmScreen
+from widgets.progress import ActionProgressScreen
+from widgets.static_pods_pane import StaticPodsPane
 
 PERIOD = 8
 
@@ -99,4 +108,33 @@ def test_restart_is_refused_for_a_stopped_pod_and_a_whole_node(lab: Lab, tmp_pat
         assert stopped.returncode == 3 and "start it instead" in stopped.stderr, stopped.stderr
     finally:
         lab.start_node(node)
+    wait_until(lambda: etcd_report(lab.paths.config)["healthy"] == 3, 30, "healthy again")
+
+
+async def test_from_the_static_pods_pane_each_phase_is_on_screen(lab: Lab, tmp_path: Path) -> None:
+    config = replace(lab.config(), thresholds=Thresholds(static_pod_file_check_seconds=PERIOD))
+    target = f"{lab.spec.nodes[1].name}/etcd"
+    app = CockpitApp(config, refresh=0.5, audit=AuditLog(tmp_path / "audit.jsonl"))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(
+            pilot, lambda: app.snapshot is not None and app.snapshot.etcd.healthy_voting == 3
+        )
+        await pilot.press("2")
+        pane = app.query_one(StaticPodsPane)
+        await until(pilot, lambda: target in pane.rows_by_key)
+        pane.move_cursor(row=pane.get_row_index(target))
+        pane.focus()
+        await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=30)
+        app.screen.query_one("#typed").focus()
+        await pilot.press(*target.split("/")[0], "enter")  # the node's name, typed
+        await until(pilot, lambda: isinstance(app.screen, ActionProgressScreen))
+        progress = app.screen
+        assert isinstance(progress, ActionProgressScreen)
+        await until(pilot, lambda: progress.finished, timeout=200)
+        assert app.last_result is not None and app.last_result.status is Status.VERIFIED
+        shown = " | ".join(progress.lines)
+        for phase in ("moved /etc/kubernetes/manifests/etcd.yaml", "has stopped", "kept out"):
+            assert phase in shown, shown
+        assert "runs again" in shown
     wait_until(lambda: etcd_report(lab.paths.config)["healthy"] == 3, 30, "healthy again")
