@@ -124,8 +124,11 @@ async def test_from_the_static_pods_pane_each_phase_is_on_screen(lab: Lab, tmp_p
         await until(pilot, lambda: target in pane.rows_by_key)
         pane.move_cursor(row=pane.get_row_index(target))
         pane.focus()
+        await until(pilot, lambda: app.focused is pane)
         await pilot.press("R")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=30)
+        verdict = str(app.screen.query_one("#verdict").render())
+        assert "TYPE" in verdict, verdict  # judged on a fresh read: every member healthy
         app.screen.query_one("#typed").focus()
         await pilot.press(*target.split("/")[0], "enter")  # the node's name, typed
         await until(pilot, lambda: isinstance(app.screen, ActionProgressScreen))
