@@ -4,7 +4,9 @@ Pairs read it back during an incident (`kcockpit audit`), so every record names 
 (`$USER`, and the SSH client address when the cockpit runs inside SSH), on which cluster (its
 name and its etcd cluster ID: two labs may share a name), what, on which target, the plan shown,
 the guard's verdict, the result and how long it took. Intent and outcome share an `id`; an
-intent without an outcome means the process died mid-action.
+intent without an outcome means the process died mid-action. A multi-step action (a rolling
+defragment, a static pod's restart) writes one `step` record per step between them, under the
+same `id`, so the trail shows how far it got and in which order.
 
 A write that does not reach the disk whole is an error (`AuditWriteError`), never silently
 lost: an action whose intent cannot be recorded is not performed at all.
@@ -210,12 +212,15 @@ def field(record: dict[str, Any], *path: str) -> Any:
 
 
 def timeline(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per attempt: the intent (or refusal) joined with its outcome, oldest first."""
+    """One entry per attempt: the intent (or refusal) joined with its outcome (and, for a
+    multi-step action, its `steps` records in order), oldest first."""
     entries: dict[str, dict[str, Any]] = {}
     for record in records:
         entry = entries.setdefault(str(record.get("id", "")), {"outcome": None})
         if record.get("phase") == "outcome":
             entry["outcome"] = record
+        elif record.get("phase") == "step":  # a multi-step action's progress, in order
+            entry.setdefault("steps", []).append(record)
         else:
             entry.update(record)
     return [e for e in entries.values() if "action" in e]
@@ -274,6 +279,14 @@ def timeline_markdown(records: list[dict[str, Any]]) -> str:
             f"- {_cell(e.get('time'))} {_cell(e['action'])} {_cell(e.get('target'))}: "
             f"`{_cell(c).replace('`', chr(39))}`"
             for e, c in commands
+        ]
+    steps = [(entry, step) for entry in entries for step in _listed(entry.get("steps"))]
+    if steps:
+        lines += ["", "## Steps of multi-step actions", ""]
+        lines += [
+            f"- {_cell(field(s, 'time'))} {_cell(e['action'])} {_cell(e.get('target'))}: "
+            f"step {_cell(field(s, 'step'))}: {_cell(field(s, 'message'))}"
+            for e, s in steps
         ]
     return "\n".join(lines) + "\n"
 

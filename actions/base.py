@@ -121,6 +121,15 @@ class ActionContext:
     state_dir: Path
     nodes: NodePool | None = None
     kube: KubeSource | None = None
+    # Set by the runner while an action executes: where `step` records go (the audit trail and
+    # the operator's progress display).
+    step_sink: Callable[[str, dict[str, Any]], None] | None = None
+
+    def step(self, message: str, **fields: Any) -> None:
+        """One step of a multi-step action, said as it happens: audited (a record of its own,
+        fsync'd; an AuditWriteError stops the action) and shown to the operator."""
+        if self.step_sink is not None:
+            self.step_sink(message, fields)
 
     async def until(
         self, reached: Callable[[Snapshot], bool], timeout: float, what: str

@@ -29,6 +29,7 @@ from cluster.model import EtcdCluster, EtcdMember, Snapshot
 from cluster.seams import ProvisionError
 
 BBOLT_MAGIC = 0xED0CDAED
+SNAPSHOTS_DIR = "snapshots"  # under the state dir: where snapshot-save writes unless told
 T = TypeVar("T")
 
 
@@ -474,7 +475,8 @@ class SnapshotSave(EtcdAction):
         """The operator's file, or one under the state dir named once (plan and execute agree)."""
         if self.path is None:
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-            self.path = ctx.state_dir / "snapshots" / f"{ctx.config.name}-{self.target}-{stamp}.db"
+            name = f"{ctx.config.name}-{self.target}-{stamp}.db"
+            self.path = ctx.state_dir / SNAPSHOTS_DIR / name
         return self.path
 
     needs_quorum = False  # a snapshot of one member is how you save data when quorum is gone

@@ -8,14 +8,19 @@ from pathlib import Path
 from actions.base import Action, ActionContext
 from actions.etcd_actions import ETCD_ACTIONS, MemberAdd, SnapshotSave
 from actions.kube_actions import KUBE_ACTIONS
+from actions.rolling_defragment import RollingDefragment
 from actions.static_pod_actions import STATIC_POD_ACTIONS
 from cluster.collect import Collector
 from cluster.config import Thresholds
 from cluster.seams import NodeProvisioner
 
-ACTIONS: dict[str, type[Action]] = {
-    cls.spec.name: cls for cls in (*ETCD_ACTIONS, *STATIC_POD_ACTIONS, *KUBE_ACTIONS)
-}
+CLASSES: tuple[type[Action], ...] = (
+    *ETCD_ACTIONS,
+    RollingDefragment,
+    *STATIC_POD_ACTIONS,
+    *KUBE_ACTIONS,
+)
+ACTIONS: dict[str, type[Action]] = {cls.spec.name: cls for cls in CLASSES}
 
 
 class UnknownAction(ValueError):

@@ -17,7 +17,9 @@ what the action did. Nothing here retries a mutation.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -177,6 +179,19 @@ async def _locked(
     if progress:
         progress(f"intent recorded; executing {action.describe()} (deadline {action.deadline:g} s)")
     started = time.monotonic()
+    steps = itertools.count(1)
+
+    def step(message: str, fields: dict[str, Any]) -> None:
+        """A multi-step action's step: its own record under the attempt's id, then shown."""
+        number = next(steps)
+        audit.write(
+            {**record, "phase": "step", "time": timestamp(), "step": number, "message": message}
+            | {"detail": fields}
+        )
+        if progress:
+            progress(f"step {number}: {message}")
+
+    ctx = dataclasses.replace(ctx, step_sink=step)
 
     def outcome(status: Status, message: str) -> Result:
         duration = time.monotonic() - started

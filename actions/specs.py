@@ -14,7 +14,7 @@ import enum
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from cluster.model import Snapshot
+from cluster.model import CLUSTER_TARGET, Snapshot
 
 READ_ONLY_REASON = (
     "read-only mode: actions are disabled (--read-only, or read_only = true in the config)"
@@ -28,6 +28,8 @@ class TargetKind(enum.Enum):
     NODE_OR_COMPONENT = "node or node/component"
     DAEMONSET_POD = "node/daemonset"
     NEW_MEMBER = "new etcd member (the dialog asks for its name and peer URL)"
+    CLUSTER = "the etcd cluster as a whole"
+    COMPONENT = "node/component"
 
 
 class Confirmation(enum.Enum):
@@ -45,6 +47,8 @@ class ActionSpec:
     key: str  # unique within its target kind: one pane offers one kind's keys
     target: TargetKind
     confirmation: Confirmation
+    # Several steps, each awaited and audited: the cockpit shows them as they happen.
+    multi_step: bool = False
 
 
 MOVE_LEADER = ActionSpec(
@@ -75,6 +79,22 @@ STOP_STATIC_POD = ActionSpec(
 START_STATIC_POD = ActionSpec(
     "start-static-pod", "Start static pod(s)", "T", TargetKind.NODE_OR_COMPONENT, Confirmation.YES
 )
+ROLLING_DEFRAGMENT = ActionSpec(
+    "rolling-defragment",
+    "Defragment every member (rolling)",
+    "D",
+    TargetKind.CLUSTER,
+    Confirmation.MAYBE_TYPED,
+    multi_step=True,
+)
+RESTART_STATIC_POD = ActionSpec(
+    "restart-static-pod",
+    "Restart static pod",
+    "R",
+    TargetKind.COMPONENT,
+    Confirmation.MAYBE_TYPED,
+    multi_step=True,
+)
 RESTART_DS_POD = ActionSpec(
     "restart-ds-pod", "Restart DaemonSet pod", "R", TargetKind.DAEMONSET_POD, Confirmation.YES
 )
@@ -88,8 +108,10 @@ SPECS: dict[str, ActionSpec] = {
         MEMBER_PROMOTE,
         DEFRAGMENT,
         SNAPSHOT_SAVE,
+        ROLLING_DEFRAGMENT,
         STOP_STATIC_POD,
         START_STATIC_POD,
+        RESTART_STATIC_POD,
         RESTART_DS_POD,
     )
 }
@@ -111,6 +133,11 @@ def targets(kind: TargetKind, snapshot: Snapshot | None) -> list[Target]:
         return [Target(None, "learner")]  # the cockpit adds a new member as a learner
     if snapshot is None:
         return []
+    if kind is TargetKind.CLUSTER:
+        return [Target(CLUSTER_TARGET, "etcd cluster")] if snapshot.etcd.members else []
+    if kind is TargetKind.COMPONENT:
+        names = [f"{node.name}/{p.component}" for node in snapshot.nodes for p in node.static_pods]
+        return [Target(name, name) for name in names]
     if kind is TargetKind.MEMBER:
         return [Target(m.name, m.display_name) for m in snapshot.etcd.members]
     if kind is TargetKind.NODE_OR_COMPONENT:

@@ -1,19 +1,30 @@
-"""Stopping and starting static pods by moving manifests, the way the runbooks do it.
+"""Stopping, starting and restarting static pods by moving manifests, the way the runbooks do it.
 
 Target `cp-2` moves the whole manifests directory (`mv manifests manifests-YYYYMMDD`, runbook
 §2.1): every control-plane component of that node stops. Target `cp-2/etcd` moves one manifest
 up next to the directory (`mv manifests/etcd.yaml etcd.yaml`). Start puts back exactly what the
 node's files show was moved. Stopping a node's etcd lowers fault tolerance, so the guard asks
 for the node's name, and refuses outright when it would cost quorum unless overridden.
+
+Restart (`cp-2/etcd` only) is the two moves with the waits operators skip: out, until the
+component has really stopped (its process and socket gone where the node's evidence can tell,
+its etcd member silent, and, where the API showed its mirror pod, that gone) and at least the
+kubelet's file-check period has passed (else the kubelet may never notice the file was away),
+back, until it runs again (and its mirror pod is Ready). It is never `kubectl delete` of the mirror pod, which restarts
+nothing. It refuses what no restart may do: take etcd below quorum, or stop the last running
+kube-apiserver.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 
 from actions.base import Action, ActionContext, Plan, QuorumView, Verdict, Verification
-from actions.specs import START_STATIC_POD, STOP_STATIC_POD
-from cluster.commands import ssh_line
+from actions.specs import RESTART_STATIC_POD, START_STATIC_POD, STOP_STATIC_POD
+from cluster.commands import command_line, ssh_line
+from cluster.kube.model import KubePod
 from cluster.model import EtcdMember, Snapshot
 from cluster.nodes.model import KUBERNETES_DIR, MANIFESTS_DIR, NodeState, StaticPod
 
@@ -91,6 +102,18 @@ class StaticPodAction(Action):
         what = f"{self.target} {'running again' if running else 'stopped'}"
         return await ctx.until(reached, self.verify_timeout, what)
 
+    def stops_healthy_voter(self, snapshot: Snapshot) -> bool:
+        """Whether this stops (for a while) an etcd member that counts towards quorum now."""
+        member = self.etcd_member(snapshot)
+        return bool(self.touches_etcd() and member and member.healthy and not member.is_learner)
+
+    def tolerance_drop(self, snapshot: Snapshot, how_long: str = "") -> Verdict:
+        """The node's name to type: stopping its etcd costs one member of fault tolerance."""
+        before, after = snapshot.etcd.tolerance, self.etcd_gone(snapshot).tolerance
+        return Verdict.confirm(
+            self.node_name, f"fault tolerance drops from {before} to {after}{how_long}"
+        )
+
     def etcd_gone(self, snapshot: Snapshot) -> QuorumView:
         """Quorum after this node's etcd member stops (unchanged when it is already down)."""
         member = self.etcd_member(snapshot)
@@ -114,9 +137,8 @@ class StopStaticPod(StaticPodAction):
             return Verdict.refused(
                 f"nothing to stop: no manifest of {self.target} in {MANIFESTS_DIR}"
             )
-        member = self.etcd_member(snapshot)
         cluster = snapshot.etcd
-        if not (self.touches_etcd() and member and member.healthy and not member.is_learner):
+        if not self.stops_healthy_voter(snapshot):
             return Verdict.allowed("does not stop a healthy voting etcd member")
         if cluster.healthy_voting - 1 < cluster.quorum:
             return Verdict.confirm(
@@ -124,10 +146,7 @@ class StopStaticPod(StaticPodAction):
                 f"stopping {self.node_name}'s etcd loses quorum ({cluster.healthy_voting} healthy, "
                 f"quorum {cluster.quorum}): the cluster becomes read-only",
             )
-        after = self.etcd_gone(snapshot)
-        return Verdict.confirm(
-            self.node_name, f"fault tolerance drops from {cluster.tolerance} to {after.tolerance}"
-        )
+        return self.tolerance_drop(snapshot)
 
     def moves(self) -> tuple[str, str]:
         if self.component is None:
@@ -220,4 +239,155 @@ class StartStaticPod(StaticPodAction):
         return await self.until_running(snapshot, ctx, running=True)
 
 
-STATIC_POD_ACTIONS: tuple[type[StaticPodAction], ...] = (StopStaticPod, StartStaticPod)
+class RestartStaticPod(StaticPodAction):
+    spec = RESTART_STATIC_POD
+    deadline = 300.0  # the whole restart; each wait has its own, shorter one
+    phase_timeout = 90.0  # until stopped, and until running again
+
+    def guard(self, snapshot: Snapshot) -> Verdict:
+        if self.component is None:
+            return Verdict.refused(f"name one component: {self.node_name}/etcd, …")
+        if problem := self.node_problem(snapshot):
+            return Verdict.refused(problem)
+        node = self.node(snapshot)
+        assert node
+        pod = self.pods(node)[0]
+        if pod.state != "present":
+            return Verdict.refused(
+                f"{self.target}'s manifest is not in place ({pod.state}): "
+                f"start it instead (start-static-pod {self.target})"
+            )
+        if self.component == "kube-apiserver" and pod.running is not False:
+            others = [
+                n.name
+                for n in snapshot.nodes
+                if n.name != node.name
+                and any(p.component == "kube-apiserver" and p.running for p in n.static_pods)
+            ]
+            if not others:
+                return Verdict.refused(
+                    f"{node.name}'s is the last running kube-apiserver: the API would be down "
+                    "until it is back"
+                )
+        cluster = snapshot.etcd
+        if not self.stops_healthy_voter(snapshot):
+            return Verdict.allowed("does not stop a healthy voting etcd member")
+        if cluster.healthy_voting - 1 < cluster.quorum:
+            return Verdict.refused(
+                f"restarting {self.node_name}'s etcd would take etcd below quorum "
+                f"({cluster.healthy_voting} healthy, quorum {cluster.quorum}): bring the other "
+                "members back first"
+            )
+        return self.tolerance_drop(snapshot, " until it is back")
+
+    def paths(self) -> tuple[str, str]:
+        file = f"{self.component}.yaml"
+        return f"{MANIFESTS_DIR}/{file}", f"{KUBERNETES_DIR}/{file}"
+
+    def plan(self, snapshot: Snapshot, ctx: ActionContext) -> Plan:
+        inside, outside = self.paths()
+        period = self.thresholds.static_pod_file_check_seconds
+        mirror = " and its mirror pod gone" if snapshot.kube is not None else ""
+        ready = " and its mirror pod Ready" if snapshot.kube is not None else ""
+        return Plan(
+            summary=f"Restart {self.component} on {self.node_name} by moving its manifest out and back",
+            steps=(
+                f"On {self.node_name}: mv {inside} {outside}",
+                f"Wait until {self.component} has stopped (process and socket gone{mirror})",
+                f"Keep it out at least {period:g} s (the kubelet's file-check period)",
+                f"mv {outside} {inside}",
+                f"Wait until it runs again{ready}",
+            ),
+            commands=(
+                ssh_line(self.node_name, "sudo", "mv", inside, outside),
+                command_line("sleep", f"{period:g}"),
+                ssh_line(self.node_name, "sudo", "mv", outside, inside),
+            ),
+            before=QuorumView.of(snapshot.etcd),
+            after=QuorumView.of(snapshot.etcd),
+        )
+
+    def mirror(self, snapshot: Snapshot) -> KubePod | None:
+        """The component's mirror pod on this node, where the API was read."""
+        node, kube = self.node(snapshot), snapshot.kube
+        if node is None or kube is None or not kube.reachable:
+            return None
+        component = self.component or ""
+        return kube.mirror_pod(node.name, component) or (
+            kube.mirror_pod(node.hostname, component) if node.hostname else None
+        )
+
+    def running(
+        self, snapshot: Snapshot, member: EtcdMember | None, mirrored: bool, running: bool
+    ) -> bool:
+        """The node's evidence (where it can tell), its etcd member, and the mirror pod (when
+        the API showed one before the restart, and answers now) all say it runs, or all say
+        it is gone."""
+        node = self.node(snapshot)
+        pod = self.pods(node)[0] if node else None
+        if pod is None or (pod.state == "present") != running:
+            return False
+        if pod.running is not None and pod.running is not running:
+            return False
+        if member is not None:
+            now = snapshot.etcd.member(member.ref)
+            if (now is not None and now.healthy) != running:
+                return False
+        kube = snapshot.kube
+        if not mirrored or kube is None or not kube.reachable or kube.pods is None:
+            return True  # no mirror pod to expect: the node's own evidence is the answer
+        mirror = self.mirror(snapshot)
+        return (mirror is not None and mirror.ready) if running else mirror is None
+
+    async def execute(self, snapshot: Snapshot, ctx: ActionContext) -> str:
+        inside, outside = self.paths()
+        member = self.etcd_member(snapshot) if self.touches_etcd() else None
+        mirrored = self.mirror(snapshot) is not None
+        await self.move(ctx, inside, outside)
+        moved_at = time.monotonic()
+        ctx.step(f"moved {inside} to {outside} on {self.node_name}", phase="moved out")
+        try:
+            stopped = await ctx.until(
+                lambda s: self.running(s, member, mirrored, running=False),
+                self.phase_timeout,
+                f"{self.target} stopped",
+            )
+            if not stopped.verified:
+                raise RuntimeError(stopped.message)
+            ctx.step(f"{self.target} has stopped", phase="stopped")
+            period = self.thresholds.static_pod_file_check_seconds
+            await asyncio.sleep(max(0.0, moved_at + period - time.monotonic()))
+            ctx.step(
+                f"kept out {time.monotonic() - moved_at:.0f} s (file-check period {period:g} s)"
+            )
+        except Exception as exc:  # never leave the manifest out: put it back, then say why
+            await self.move(ctx, outside, inside)
+            ctx.step(f"moved {outside} back after a failure: {exc}", phase="moved back")
+            raise RuntimeError(f"{exc}; the manifest was moved back") from None
+        await self.move(ctx, outside, inside)
+        ctx.step(f"moved {outside} back to {inside}", phase="moved back")
+        started = await ctx.until(
+            lambda s: self.running(s, member, mirrored, running=True),
+            self.phase_timeout,
+            f"{self.target} running again",
+        )
+        if not started.verified:
+            raise RuntimeError(f"manifest back in place, but {started.message}")
+        ctx.step(f"{self.target} runs again", phase="running")
+        return f"{self.target} restarted"
+
+    async def verify(self, snapshot: Snapshot, ctx: ActionContext) -> Verification:
+        member = self.etcd_member(snapshot) if self.touches_etcd() else None
+        mirrored = self.mirror(snapshot) is not None
+        return await ctx.until(
+            lambda s: self.running(s, member, mirrored, running=True),
+            self.verify_timeout,
+            f"{self.target} running",
+        )
+
+
+STATIC_POD_ACTIONS: tuple[type[StaticPodAction], ...] = (
+    StopStaticPod,
+    StartStaticPod,
+    RestartStaticPod,
+)

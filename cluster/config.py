@@ -114,6 +114,12 @@ class Thresholds:
     cert_expiring_error_days: float = 7.0
     clock_skew_warning_seconds: float = 1.0
     clock_skew_error_seconds: float = 30.0
+    # How long restart-static-pod keeps a manifest out: at least the kubelet's
+    # --file-check-frequency (20 s by default), or the kubelet may never notice it was gone.
+    static_pod_file_check_seconds: float = 20.0
+    # preflight: how old the newest etcd snapshot may be (no certificate may expire within
+    # cert_expiring_days).
+    preflight_snapshot_hours: float = 24.0
 
 
 @dataclass(frozen=True)

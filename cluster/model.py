@@ -14,6 +14,9 @@ from cluster.kube.model import KubeView
 from cluster.nodes.model import NodeState
 
 NO_LEADER_ERROR = "etcdserver: no leader"
+# How the etcd cluster as a whole is named: cluster-wide findings' subject, and the target a
+# cluster-wide action is given (`kcockpit act rolling-defragment etcd`).
+CLUSTER_TARGET = "etcd"
 
 
 class Severity(enum.IntEnum):
@@ -104,8 +107,9 @@ class EtcdMember:
 
 @dataclass(frozen=True)
 class MemberHash:
-    """A member's HashKV at a revision: equal hashes mean equal data (collected only when DB
-    sizes diverge, to tell fragmentation from corruption)."""
+    """A member's HashKV at a revision: equal hashes mean equal data (collected when DB sizes
+    diverge, to tell fragmentation from corruption, and by preflight; see cluster/etcd/hashes.py
+    for the one revision every member is asked at)."""
 
     member_id: int
     revision: int

@@ -57,15 +57,33 @@ async def add_unstarted_member(client: EtcdClient, spec: LabSpec, learner: bool)
             await asyncio.sleep(0.2)
 
 
-async def fragment_one_member(client: EtcdClient, spec: LabSpec) -> str:
-    """Bulk writes, deleted and compacted, then only one follower defragmented: the others'
-    files keep the freed pages, so DB sizes diverge while the data (HashKV) is the same.
-    Returns the defragmented member's endpoint."""
+async def fragment_every_member(client: EtcdClient, spec: LabSpec) -> str:
+    """Bulk writes, deleted and compacted: every member's file keeps the freed pages. Each
+    member compacts in the background once it applied the request, and its Status counts the
+    freed pages only from its next commit, so a small write follows until every member shows
+    them free. Returns the leader's endpoint."""
     leader = await leader_endpoint(client, spec)
     for n in range(40):
         await client.put(leader, BULK_PREFIX + str(n).encode(), BULK_VALUE)
     deleted = await client.delete(leader, BULK_PREFIX, prefix=True)
     await client.compact(leader, deleted.header.revision)
+    deadline = time.monotonic() + COMPACTION_PATIENCE
+    while True:
+        await client.put(leader, b"/kcockpit-lab/after-compaction", b"1")
+        statuses = [await client.status(n.client_url) for n in spec.nodes]
+        if all(s.dbSizeInUse < s.dbSize / 2 for s in statuses):
+            return leader
+        if time.monotonic() > deadline:
+            sizes = [(s.dbSize, s.dbSizeInUse) for s in statuses]
+            raise LabError(f"the deleted data is still in use: (size, in use) {sizes}")
+        await asyncio.sleep(0.2)
+
+
+async def fragment_one_member(client: EtcdClient, spec: LabSpec) -> str:
+    """Every member fragmented, then only one follower defragmented: the others' files keep
+    the freed pages, so DB sizes diverge while the data (HashKV) is the same. Returns the
+    defragmented member's endpoint."""
+    leader = await fragment_every_member(client, spec)
     follower = next(n.client_url for n in spec.nodes if n.client_url != leader)
     # A follower compacts in the background after applying the request: a defragment before
     # that keeps the data, so defragment until its file really is the smaller one.

@@ -2,7 +2,8 @@
 
 Run with `make screenshots` (not in CI). It starts a 3-node lab with the cni-conflict and
 cert-expiring scenarios, drives the app headless (App.run_test + Pilot) at a fixed terminal
-size, and saves the main screen, every pane (tab), a confirmation dialog and the help screen.
+size, and saves the main screen, every pane (tab), a confirmation dialog, the help screen, a
+rolling defragment's progress (every member fragmented first) and the preflight list.
 Textual is pinned in pyproject.toml so the SVGs only change when the cockpit does; the operator
 shown in the incident bar and the lab's /24 are masked; dates, pod names and the
 API's event times still change between runs.
@@ -11,6 +12,7 @@ API's event times still change between runs.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -19,10 +21,14 @@ from pathlib import Path
 
 from actions.audit import AuditLog
 from cluster.config import Config
+from cluster.etcd.client import EtcdClient
 from lab.control import Lab, LabPaths, lab_down, lab_up
+from lab.running_scenarios import fragment_every_member
 from tui.app import CockpitApp
 from widgets.confirm import ConfirmScreen
 from widgets.help import HelpScreen
+from widgets.preflight import PreflightScreen
+from widgets.progress import ActionProgressScreen
 
 PROJECT = Path(__file__).resolve().parents[1]
 SIZE = (120, 36)
@@ -88,7 +94,28 @@ async def shoot(
         await pilot.pause()
         save("help")
         await pilot.press("escape")
+        await pilot.press("1", "D")  # every member fragmented beforehand (main)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the dialog")
+        await pilot.press("tab", "enter")  # Confirm
+        progress = lambda: isinstance(app.screen, ActionProgressScreen) and app.screen.finished  # noqa: E731
+        await until(pilot, progress, "the rolling defragment")
+        await pilot.pause()
+        save("rolling-defragment-progress")
+        await pilot.press("enter")
+        app.action_preflight()
+        await until(pilot, lambda: isinstance(app.screen, PreflightScreen), "the preflight list")
+        await pilot.pause()
+        save("preflight")
+        await pilot.press("escape")
     return saved
+
+
+async def fragmented(config: Config, lab: Lab) -> None:
+    client = EtcdClient(config.etcd.tls, timeout=10)
+    try:
+        await fragment_every_member(client, lab.spec)
+    finally:
+        await client.close()
 
 
 def main() -> int:
@@ -96,12 +123,14 @@ def main() -> int:
     for old in OUT.glob("*.svg"):
         old.unlink()
     with tempfile.TemporaryDirectory(prefix="kcockpit-shots-") as tmp:
+        os.environ["KCOCKPIT_STATE_DIR"] = tmp  # preflight finds no snapshot of this machine's
         audit = AuditLog(Path(tmp) / "audit.jsonl")
         if LAB_ROOT.exists() and not LabPaths(LAB_ROOT).daemon_pid():
             shutil.rmtree(LAB_ROOT)  # left by an interrupted run
         lab_up(LAB_ROOT, nodes=3, scenarios=SCENARIOS, remove_dir=True)
         try:
             config = Lab(LAB_ROOT).config()
+            asyncio.run(fragmented(config, Lab(LAB_ROOT)))
             saved = asyncio.run(shoot(config, audit, SIZE, every_screen=True))
             saved += asyncio.run(shoot(config, audit, WIDE, every_screen=False))
         finally:

@@ -97,6 +97,15 @@ def running_lab(
         lab_down(root)
 
 
+def config_with_thresholds(lab: Any, name: str, **thresholds: float) -> Path:
+    """The lab's config (as it is now: adding a node rewrites it) with `[thresholds]` of the
+    test's, written beside it (its paths are relative to the lab directory)."""
+    config = lab.paths.root / name
+    table = "\n".join(f"{key} = {value}" for key, value in thresholds.items())
+    config.write_text(f"{lab.paths.config.read_text()}\n[thresholds]\n{table}\n")
+    return config
+
+
 def break_ssh(lab: Any, node: str, how: str) -> Callable[[], None]:
     """A real SSH fault on a lab node; returns what puts it back. "slow": its sshd and every
     session are SIGSTOPped (it accepts, then never answers); "down": they are killed (links

@@ -137,7 +137,11 @@ async def test_the_palette_offers_each_action_for_each_target_of_its_kind(
             assert call.args == (spec.name, target.name)  # type: ignore[attr-defined]
             assert hint == f"action: {spec.confirmation.value}"
             expected += 1
-    assert expected == 4 * 5 + 6 * 2 + 2 + 1
+    # member actions on 4 members, stop/start on 3 nodes and their etcd, a DaemonSet pod's
+    # restart on 2 nodes, member-add, the rolling defragment, 3 etcds' restart
+    assert expected == 4 * 5 + 6 * 2 + 2 + 1 + 1 + 3
+    assert "Defragment every member (rolling): etcd cluster" in palette
+    assert "Restart static pod: cp-2/etcd" in palette
     assert "Remove etcd member: cp-3" in palette and "Add etcd member (learner)" in palette
     assert "Restart DaemonSet pod: cp-1/coredns" not in palette  # not a DaemonSet's pod
 

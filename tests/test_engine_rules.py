@@ -137,7 +137,11 @@ def test_db_divergence_with_equal_hashes_is_fragmentation(engine: FindingsEngine
     hashes = tuple(MemberHash(i, 1000, 0xFEED) for i in (1, 2, 3))
     snap = snapshot(member(1), member(2), member(3, db_size=90_000_000), hashes=hashes)
     finding = next(f for f in evaluate(engine, snap) if f.id == "etcd.db-size-divergence")
-    assert (finding.subject, finding.action) == ("cp-3", "defragment")
+    assert (finding.subject, finding.action, finding.target) == (
+        "cp-3",
+        "rolling-defragment",
+        "etcd",
+    )
     assert "fragmentation" in finding.summary
 
 

@@ -124,8 +124,8 @@ async def test_db_divergence_after_defragmenting_one_member_is_fragmentation(
         found = await showing(collector, {"etcd.db-size-divergence"}, says="fragmentation")
         (finding,) = [f for f in found.findings if f.id == "etcd.db-size-divergence"]
         assert "HashKV agrees: fragmentation" in finding.summary
-        assert finding.action == "defragment"
-        # the largest file, to defragment next, is never the one just defragmented
+        assert (finding.action, finding.target) == ("rolling-defragment", "etcd")
+        # the largest file, the subject, is never the one just defragmented
         assert finding.subject != next(n.name for n in lab.spec.nodes if n.client_url == follower)
         assert "etcd.hash-mismatch" not in ids(found)
     finally:

@@ -4,12 +4,15 @@ cursor, not on what the row displays. No lab, no widget but the etcd pane's own.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import subprocess
 import sys
+from dataclasses import replace
 
 from textual.app import App, ComposeResult
 
+from cluster.config import Thresholds
 from cluster.kube.model import KubeDaemonSet, KubeEvent, KubeNode, KubePod, KubeView
 from cluster.model import EtcdCluster, EtcdMember, Finding, Severity, Snapshot
 from tests.helpers import PROJECT
@@ -114,7 +117,7 @@ def test_etcd_rows_are_keyed_by_what_an_action_takes_never_by_display_text() -> 
     assert shown["https://10.0.0.13:2379"][:2] == ["✗ down", "(unstarted ?)"]
     assert shown["https://10.0.0.14:2379"][:2] == ["✗ down", "(unstarted ?)"]
     assert shown["0000000000000abc"][1:3] == ["(unstarted 0000000000000abc)", "-"]
-    assert shown["0000000000000abc"][7] == "learner"
+    assert shown["0000000000000abc"][7] == "learner (progress unknown)"  # it does not answer
 
 
 def test_node_rows_key_each_file_and_speak_for_an_unreachable_node_in_one_row() -> None:
@@ -297,3 +300,20 @@ async def test_the_etcd_pane_acts_on_the_row_key_under_the_cursor() -> None:
             ("member-remove", "https://10.0.0.14:2379"),
             ("member-promote", "0000000000000abc"),
         ]
+
+
+def test_a_learners_row_shows_its_progress_and_caught_up_by_the_promote_guards_threshold() -> None:
+    leader = replace(LEADER, raft_index=10_000, raft_applied_index=10_000)
+    learner = EtcdMember(
+        id=0x14, name="cp-4", endpoint="https://10.0.0.14:2379", is_learner=True,
+        reachable=True, leader_id=0x11, raft_applied_index=4_000,
+    )  # fmt: skip
+    before = snapshot(leader, replace(learner, raft_applied_index=2_000))
+    now = replace(snapshot(leader, learner), collected_at=NOW + dt.timedelta(seconds=1))
+    cell = texts(etcd.rows(now, Thresholds(), before))["cp-4"][7]
+    assert cell == "learner 40% (4000/10000) ETA 3s"  # 2000 entries a second, 6000 to go
+    assert texts(etcd.rows(now))["cp-4"][7] == "learner 40% (4000/10000)"  # no pace yet
+    # Within raft_lag_entries of the leader's index: what the finding and the guard call it.
+    close = snapshot(leader, replace(learner, raft_applied_index=9_500))
+    assert "caught up" in texts(etcd.rows(close, Thresholds(raft_lag_entries=1000)))["cp-4"][7]
+    assert "caught up" not in texts(etcd.rows(close, Thresholds(raft_lag_entries=100)))["cp-4"][7]

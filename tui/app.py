@@ -170,7 +170,7 @@ class CockpitApp(App[None]):
         yield IncidentBar(id="incident")
         with TabbedContent(id="panes"):
             with TabPane("etcd", id=FIRST_PANE):
-                yield EtcdPane(id="etcd")
+                yield EtcdPane(id="etcd", thresholds=self.config.thresholds)
                 with Vertical(id="etcd-findings"):
                     yield Static("findings", classes="section")
                     yield FindingsList(id="findings")
@@ -346,6 +346,30 @@ class CockpitApp(App[None]):
         await self.later_panes()  # their keys too
         self.push_screen(HelpScreen(self.help_keys()))
 
+    # -- preflight ---------------------------------------------------------------------------
+
+    def action_preflight(self) -> None:
+        """The go / no-go list before maintenance (tui/preflight.py), on a fresh read."""
+        self.query_one("#status-line", Static).update("⏳ preflight: reading the cluster")
+        self.run_worker(self._preflight(), group="preflight", exit_on_error=False)
+
+    async def _preflight(self) -> None:
+        from actions.etcd_actions import SNAPSHOTS_DIR
+        from cluster.preflight import Limits
+        from tui.preflight import gather
+        from widgets.preflight import PreflightScreen
+
+        limits = Limits.of(self.config.thresholds)
+        try:
+            found = await self.background.run(
+                gather(self.collector, self.audit, state_dir() / SNAPSHOTS_DIR, limits)
+            )
+        except Exception as exc:  # a defect, not the cluster (the checks say its faults)
+            self.notify(f"preflight: cannot read the cluster: {exc}", severity="error")
+            return
+        self.query_one("#status-line", Static).update("preflight done")
+        self.push_screen(PreflightScreen(found, self.config.name))
+
     # -- guarded actions ---------------------------------------------------------------------
 
     def on_action_requested(self, message: ActionRequested) -> None:
@@ -412,9 +436,17 @@ class CockpitApp(App[None]):
         from actions.runner import Status, run
 
         status = self.query_one("#status-line", Static)
+        watched = None
+        if action.spec.multi_step:  # one line per step, on a screen the operator can watch
+            from widgets.progress import ActionProgressScreen
+
+            watched = ActionProgressScreen(f"{action.title}: {action.target}")
+            self.push_screen(watched)
 
         def progress(line: str) -> None:
             status.update(f"⏳ {line}")
+            if watched is not None:
+                watched.add(line)
 
         def progress_from_collector(line: str) -> None:
             self.call_from_thread(progress, line)
@@ -441,4 +473,6 @@ class CockpitApp(App[None]):
             timeout=15,
         )
         status.update(f"last action: {action.describe()}: {result.status.value}")
+        if watched is not None:
+            watched.finish(f"{result.status.value}: {result.message}", severity == "information")
         self.action_refresh_now(fresh=True)

@@ -1,7 +1,7 @@
 """The `kcockpit` command line: the cockpit, `report`, and `lab up/down`.
 
 Exit codes: 0 fine; 1 the cluster could not be reached at all (report), a finding at or above
-`report --fail-on`, or a lab problem; 2 usage or configuration errors; 3 an action refused;
+`report --fail-on`, a no-go from `preflight`, or a lab problem; 2 usage or configuration errors; 3 an action refused;
 143 an action interrupted by SIGTERM/SIGHUP (its outcome recorded as interrupted). Errors are
 one clear line on stderr, never a traceback.
 """
@@ -111,13 +111,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_options(act, after_command=True)
     act.add_argument("action", help="move-leader, member-remove, member-add, member-promote, ...")
-    act.add_argument("target", help="member (or node) name")
+    act.add_argument("target", help="member, node or node/component, or etcd (the whole cluster)")
     act.add_argument("--yes", action="store_true", help="confirm an action that needs no typing")
     act.add_argument("--confirm", metavar="TEXT", help="the exact text the guard asks you to type")
     act.add_argument("--peer-url", help="member-add: the new member's peer URL")
     act.add_argument("--voting", action="store_true", help="member-add: voting, not a learner")
     act.add_argument("--file", type=Path, help="snapshot-save: the file to write")
     add_read_only_option(act, after_command=True)
+
+    preflight = commands.add_parser(
+        "preflight", help="go / no-go before maintenance: exit 0 only when every check passes"
+    )
+    add_config_options(preflight, after_command=True)
+    preflight.add_argument("--json", action="store_true", help="machine-readable output")
+    preflight.add_argument(
+        "--snapshot-dir", type=Path, help="where etcd snapshots are (default: snapshot-save's)"
+    )
+    preflight.add_argument(
+        "--snapshot-hours", type=float, help="newest snapshot at most this old (default 24)"
+    )
+    preflight.add_argument(
+        "--cert-days", type=float, help="no certificate may expire sooner (default 30)"
+    )
 
     config = commands.add_parser("config", help="check a config and every connection in it")
     config.add_argument("config_command", choices=["check"], help="check: validate and connect")
@@ -180,6 +195,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             return run_report(config, args.json, fail_on)
         if args.command == "act":
             return run_act(resolve_config(args.config, args.cluster), args)
+        if args.command == "preflight":
+            from tui.preflight import run_preflight
+
+            config = resolve_config(args.config, args.cluster)
+            return run_preflight(
+                config, args.json, args.snapshot_dir, args.snapshot_hours, args.cert_days
+            )
         if args.command == "audit":
             return run_audit(args.markdown)
         if args.command == "findings":
@@ -241,7 +263,7 @@ def run_report(config: Config, as_json: bool, fail_on: Severity | None = None) -
     else:
         from tui.report_view import print_report
 
-        print_report(snapshot)
+        print_report(snapshot, thresholds=config.thresholds)
     reached = any(m.reachable for m in snapshot.etcd.members)
     failing = fail_on is not None and any(f.severity >= fail_on for f in snapshot.findings)
     return 0 if reached and not failing else EXIT_UNREACHABLE

@@ -1,4 +1,4 @@
-"""Command palette entries: every pane, and every action on every target of the current snapshot."""
+"""Command palette entries: every pane, the preflight list, and every action on every target of the current snapshot."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ class CockpitCommands(Provider):
             )
         commands.append(("Refresh now", partial(app.action_refresh_now, True), "key r"))
         commands.append(("Show every key (help)", app.action_help, "key ?"))
+        commands.append(
+            ("Preflight: go / no-go before maintenance", app.action_preflight, "checks")
+        )
         for spec in SPECS.values():
             for target in targets(spec.target, app.snapshot):
                 label = palette_label(spec, target)

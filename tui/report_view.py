@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from cluster.config import Thresholds
 from cluster.model import Snapshot
 from tui.console import output_console
 from widgets.header import header_text
@@ -20,12 +21,15 @@ from widgets.rows import certificates, cni, etcd, findings, kube, static_pods
 from widgets.rows.common import Column, Row, literal
 
 
-def print_report(snapshot: Snapshot, console: Console | None = None) -> None:
+def print_report(
+    snapshot: Snapshot, console: Console | None = None, thresholds: Thresholds | None = None
+) -> None:
+    """`thresholds`: the config's, which the learner rows judge "caught up" with."""
     console = console or output_console()
     console.print(header_text(snapshot, snapshot.cluster_name))
     if snapshot.etcd.error:
         console.print(Text(f"etcd: {snapshot.etcd.error}", style="red"))
-    for title, columns, rows in tables(snapshot):
+    for title, columns, rows in tables(snapshot, thresholds):
         console.print(table(title, columns, rows))
     if not snapshot.findings:
         console.print(findings.finding_detail(None))
@@ -38,10 +42,10 @@ def print_report(snapshot: Snapshot, console: Console | None = None) -> None:
 Titled = tuple[str, Sequence[Column], list[Row]]  # a table's title, columns and rows
 
 
-def tables(snapshot: Snapshot) -> list[Titled]:
+def tables(snapshot: Snapshot, thresholds: Thresholds | None = None) -> list[Titled]:
     """The panes' tables in the cockpit's order: the nodes' only when nodes are configured,
     the API's only when an API is (and, when it could not be read, the row saying why)."""
-    found: list[Titled] = [("etcd members", etcd.COLUMNS, etcd.rows(snapshot))]
+    found: list[Titled] = [("etcd members", etcd.COLUMNS, etcd.rows(snapshot, thresholds))]
     if snapshot.nodes:
         found += [
             ("static pods", static_pods.COLUMNS, static_pods.rows(snapshot)),

@@ -23,6 +23,9 @@ class ConfirmScreen(ModalScreen[str | None]):
     """Dismisses with the confirmation (typed text, or "yes") or None when cancelled."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    # Focus starts on Cancel; set by the screen as it is shown, so a dialog closed before it
+    # finished mounting (an operator quick on Esc) has nothing left to look up.
+    AUTO_FOCUS = "#cancel"
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > VerticalScroll {
@@ -99,9 +102,6 @@ class ConfirmScreen(ModalScreen[str | None]):
             )
             return Static(text, id="verdict", classes="verdict-confirm")
         return Static(f"✔ ALLOWED — {escape(reasons)}", id="verdict", classes="verdict-allowed")
-
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         matches = event.value == self.verdict.confirm_text

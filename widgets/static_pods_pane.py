@@ -1,5 +1,6 @@
 """The static pods pane: per control-plane node, each expected component's manifest and state
-(widgets/rows/static_pods.py), and the keys that stop or start the component under the cursor.
+(widgets/rows/static_pods.py), and the keys that stop, start or restart the component under the
+cursor.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from widgets.table_pane import TablePane
 
 
 class StaticPodsPane(TablePane):
-    """S/T ask for stopping/starting the component under the cursor (the app confirms first)."""
+    """S/T/R ask for stopping/starting/restarting the component under the cursor (the app
+    confirms first)."""
 
     COLUMNS = static_pods.COLUMNS
-    TARGETS = (TargetKind.NODE_OR_COMPONENT,)
+    TARGETS = (TargetKind.NODE_OR_COMPONENT, TargetKind.COMPONENT)
     BINDINGS = action_bindings(*TARGETS)
 
     def action_request(self, action: str) -> None:

@@ -11,11 +11,12 @@ calls a learner promotable that the guard would refuse.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from cluster.commands import command_line
 from cluster.config import EtcdConfig, Thresholds
 from cluster.findings.registry import CATALOG, MAINTENANCE, MOCK, Context, finding, rule
-from cluster.model import EtcdCluster, EtcdMember, Finding, Severity, Snapshot
+from cluster.model import CLUSTER_TARGET, EtcdCluster, EtcdMember, Finding, Severity, Snapshot
 from cluster.nodes.model import NodeState
 
 
@@ -290,6 +291,39 @@ def caught_up(member: EtcdMember, leader: EtcdMember | None, thresholds: Thresho
     return leader.raft_index - member.raft_applied_index <= thresholds.raft_lag_entries
 
 
+@dataclass(frozen=True)
+class LearnerProgress:
+    """How far a learner's log has come towards the leader's: what the etcd pane shows and
+    what `caught_up` (the one predicate) judges."""
+
+    applied: int | None
+    leader_index: int | None
+    caught_up: bool
+
+    @property
+    def behind(self) -> int | None:
+        if self.applied is None or self.leader_index is None:
+            return None
+        return max(0, self.leader_index - self.applied)
+
+    @property
+    def percent(self) -> float | None:
+        if self.applied is None or not self.leader_index:
+            return None
+        return min(100.0, 100.0 * self.applied / self.leader_index)
+
+
+def learner_progress(
+    learner: EtcdMember, leader: EtcdMember | None, thresholds: Thresholds
+) -> LearnerProgress:
+    """A learner's applied index against the leader's raft index, judged by `caught_up`."""
+    return LearnerProgress(
+        learner.raft_applied_index if learner.reachable else None,
+        leader.raft_index if leader is not None else None,
+        caught_up(learner, leader, thresholds),
+    )
+
+
 def fragmented(member: EtcdMember, thresholds: Thresholds) -> bool:
     """Enough of the backend file is free space that a defragment would return it (the
     defragment guard keeps the leader for last while a follower is still like this)."""
@@ -314,11 +348,11 @@ def fragmented(member: EtcdMember, thresholds: Thresholds) -> bool:
 def learner_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     """`kubeadm join` adds etcd members as learners; one left unpromoted never votes."""
     leader = snapshot.etcd.leader
-    leader_index = leader.raft_index if leader is not None else None
     findings = []
     for learner in snapshot.etcd.learners:
-        applied = learner.raft_applied_index
-        promotable = caught_up(learner, leader, ctx.thresholds)
+        progress = learner_progress(learner, leader, ctx.thresholds)
+        applied, leader_index = progress.applied, progress.leader_index
+        promotable = progress.caught_up
         state = "caught up: promotable" if promotable else "still syncing (or unreachable)"
         findings.append(
             Finding(
@@ -396,7 +430,7 @@ def sizes_diverge(cluster: EtcdCluster, thresholds: Thresholds) -> bool:
         Severity.WARNING,
         "DB sizes differ by > db_size_divergence while raft indexes agree: fragmentation",
         f"{CATALOG} etcd; {MOCK} §一 (endpoint status db size column)",
-        action="defragment",
+        action="rolling-defragment",
     ),
     finding(
         "etcd.hash-mismatch",
@@ -439,13 +473,18 @@ def db_divergence_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     checked = len(hashes) > 1 and len(distinct) == 1
     verdict = "HashKV agrees: fragmentation" if checked else "HashKV not comparable yet"
     summary = f"etcd DB sizes differ by more than {ctx.thresholds.db_size_divergence:.0%}"
+    # Every member's file is rewritten, the leader last: the rolling defragment's whole job.
     return [
-        _defragment(
-            "etcd.db-size-divergence",
-            largest,
-            ctx,
-            f"{summary} ({verdict})",
-            f"db sizes: {sizes}; raft indexes agree; {verdict}",
+        replace(
+            _defragment(
+                "etcd.db-size-divergence",
+                largest,
+                ctx,
+                f"{summary} ({verdict})",
+                f"db sizes: {sizes}; raft indexes agree; {verdict}",
+            ),
+            action="rolling-defragment",
+            action_target=CLUSTER_TARGET,
         )
     ]
 

@@ -156,6 +156,7 @@ def node_not_ready_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
         Severity.ERROR,
         "a control-plane component's mirror pod is missing on one node or not running",
         f"{CATALOG} control plane",
+        action="restart-static-pod",
     )
 )
 def static_pod_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
@@ -204,9 +205,21 @@ def static_pod_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
                         f"--name {component}`)? Restore the manifest rather than re-creating it."
                     ),
                     command=command,
+                    # With its manifest in place on the node, restarting it is the next step.
+                    action="restart-static-pod"
+                    if manifest_present(snapshot, node, component)
+                    else None,
                 )
             )
     return findings
+
+
+def manifest_present(snapshot: Snapshot, node: str, component: str) -> bool:
+    """Whether the node's own files show the component's manifest in place."""
+    state = snapshot.node(node)
+    return bool(
+        state and any(p.component == component and p.state == "present" for p in state.static_pods)
+    )
 
 
 def _daemonset_finding(view: KubeView, ds: KubeDaemonSet, finding_id: str, next_: str) -> Finding:

@@ -56,6 +56,17 @@ RENEW_NAMES = {
     "controller-manager.conf": "controller-manager.conf",
     "scheduler.conf": "scheduler.conf",
 }
+# Which static pods read a certificate: they are restarted after it is renewed.
+CERTIFICATE_USERS = {
+    "pki/apiserver.crt": ("kube-apiserver",),
+    "pki/apiserver-kubelet-client.crt": ("kube-apiserver",),
+    "pki/apiserver-etcd-client.crt": ("kube-apiserver",),
+    "pki/front-proxy-client.crt": ("kube-apiserver",),
+    "pki/etcd/server.crt": ("etcd",),
+    "pki/etcd/peer.crt": ("etcd",),
+    "controller-manager.conf": ("kube-controller-manager",),
+    "scheduler.conf": ("kube-scheduler",),
+}
 # `kubeadm init phase certs <name>` re-issues a serving certificate for *this* node.
 REISSUE_PHASES = {
     f"{PKI_DIR}/apiserver.crt": "apiserver",
@@ -348,6 +359,17 @@ def invalid_manifest_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     return findings
 
 
+def component_images(snapshot: Snapshot) -> dict[str, dict[str, list[str]]]:
+    """component -> image -> the nodes whose manifest runs it (the image-skew finding and
+    preflight's version check read the same map)."""
+    images: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for node in reachable_nodes(snapshot):
+        for pod in node.static_pods:
+            if pod.state == "present" and pod.image:
+                images[pod.component][pod.image].append(node.name)
+    return images
+
+
 @rule(
     finding(
         "static-pod.image-skew",
@@ -357,11 +379,7 @@ def invalid_manifest_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     )
 )
 def image_skew_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
-    images: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for node in reachable_nodes(snapshot):
-        for pod in node.static_pods:
-            if pod.state == "present" and pod.image:
-                images[pod.component][pod.image].append(node.name)
+    images = component_images(snapshot)
     findings = []
     for component, by_image in sorted(images.items()):
         if len(by_image) < 2:
@@ -545,9 +563,12 @@ def _certificate_finding(
         )
         command = "kubeadm init phase kubeconfig kubelet"
     elif renew:
+        users = [f"{node.name}/{c}" for c in CERTIFICATE_USERS.get(cert.name, ())]
+        restart = " and ".join(f"`kcockpit act restart-static-pod {u}`" for u in users)
         next_step = (
             f"Renew it on {node.name}, then restart the static pods that use it "
-            "(move their manifests out and back)."
+            f"({restart or 'move their manifests out and back'}: out past the kubelet's "
+            "file-check period and back)."
         )
         command = f"kubeadm certs renew {renew}"
     else:

@@ -18,6 +18,7 @@ KUBERNETES_DIR = "/etc/kubernetes"
 MANIFESTS_DIR = f"{KUBERNETES_DIR}/manifests"
 PKI_DIR = f"{KUBERNETES_DIR}/pki"
 CNI_DIR = "/etc/cni/net.d"
+ETCD_DATA_DIR = "/var/lib/etcd"  # kubeadm's; `df` is asked about it on every node
 # The port each component serves on when its manifest's flags do not say (kubeadm's): etcd's
 # clients (its peers use 2380), the apiserver's and the others' --secure-port.
 COMPONENT_PORTS = {
@@ -185,6 +186,11 @@ class NodeState:
     denied: tuple[str, ...] = ()
     sudo_refused: str | None = None
     slow_for: float | None = None  # seconds a newer read has gone unanswered (this one is older)
+
+    def free_bytes(self, path: str) -> int | None:
+        """Free space on the filesystem `df` showed for `path`; None when it was not read."""
+        found = next((fs for fs in self.filesystems if fs.path == path), None)
+        return None if found is None else (found.size - found.used) * 1024
 
     def age(self, now: dt.datetime) -> float | None:
         """Seconds since the node answered what this state shows."""

@@ -49,6 +49,7 @@ from cluster.nodes.access import (
 from cluster.nodes.model import (
     CNI_DIR,
     DENIED,
+    ETCD_DATA_DIR,
     EXPECTED_COMPONENTS,
     KUBERNETES_DIR,
     MANIFESTS_DIR,
@@ -115,7 +116,7 @@ KEY_FLAGS = {
     "kube-controller-manager": ("bind-address", "secure-port"),
     "kube-scheduler": ("bind-address", "secure-port"),
 }
-DF_COMMANDS = (("df", "-P", "/var/lib/etcd"), ("df", "-P", "/"))
+DF_COMMANDS = (("df", "-P", ETCD_DATA_DIR), ("df", "-P", "/"))
 SS_COMMAND = ("ss", "-Hltnp")
 DATE_COMMAND = ("date", "+%s.%N")
 IDENTITY_COMMANDS = (("hostname",), ("ip", "-o", "addr", "show"))
