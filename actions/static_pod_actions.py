@@ -8,7 +8,8 @@ for the node's name, and refuses outright when it would cost quorum unless overr
 
 Restart (`cp-2/etcd` only) is the two moves with the waits operators skip: out, until the
 component has really stopped (its process and socket gone where the node's evidence can tell,
-its etcd member silent, and, where the API showed its mirror pod, that gone) and at least the
+its etcd member silent, and, where the API showed its mirror pod, that gone, unless the node's
+kubelet reports through the very component stopped: etcd, kube-apiserver) and at least the
 kubelet's file-check period has passed (else the kubelet may never notice the file was away),
 back, until it runs again (and its mirror pod is Ready). It is never `kubectl delete` of the mirror pod, which restarts
 nothing. It refuses what no restart may do: take etcd below quorum, or stop the last running
@@ -287,7 +288,11 @@ class RestartStaticPod(StaticPodAction):
     def plan(self, snapshot: Snapshot, ctx: ActionContext) -> Plan:
         inside, outside = self.paths()
         period = self.thresholds.static_pod_file_check_seconds
-        mirror = " and its mirror pod gone" if snapshot.kube is not None else ""
+        mirror = (
+            " and its mirror pod gone"
+            if snapshot.kube is not None and self.component not in REPORTED_THROUGH
+            else ""
+        )
         ready = " and its mirror pod Ready" if snapshot.kube is not None else ""
         return Plan(
             summary=f"Restart {self.component} on {self.node_name} by moving its manifest out and back",
@@ -336,6 +341,8 @@ class RestartStaticPod(StaticPodAction):
         kube = snapshot.kube
         if not mirrored or kube is None or not kube.reachable or kube.pods is None:
             return True  # no mirror pod to expect: the node's own evidence is the answer
+        if not running and self.component in REPORTED_THROUGH:
+            return True  # its mirror pod may stay: the kubelet's report of it needs it
         mirror = self.mirror(snapshot)
         return (mirror is not None and mirror.ready) if running else mirror is None
 
@@ -385,6 +392,11 @@ class RestartStaticPod(StaticPodAction):
             f"{self.target} running",
         )
 
+
+# A kubelet reports to its own node's API server (kubeadm's local mode), which reads its own
+# node's etcd member: while either is stopped, the node's mirror pods cannot change, so the
+# stopped phase takes the node's evidence and etcd's word, not the mirror pod's going.
+REPORTED_THROUGH = frozenset({"etcd", "kube-apiserver"})
 
 STATIC_POD_ACTIONS: tuple[type[StaticPodAction], ...] = (
     StopStaticPod,

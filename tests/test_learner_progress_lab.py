@@ -26,7 +26,7 @@ LAG = 20  # raft entries: a few puts put the cut-off learner behind
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory.mktemp("learner-lab")) as lab:
+    with running_lab(tmp_path_factory.mktemp("learner-lab"), control_plane=False) as lab:
         yield lab
 
 

@@ -29,7 +29,7 @@ from widgets.progress import ActionProgressScreen
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory.mktemp("rolling-lab")) as lab:
+    with running_lab(tmp_path_factory.mktemp("rolling-lab"), control_plane=False) as lab:
         yield lab
 
 
