@@ -440,7 +440,7 @@ def db_divergence_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     verdict = "HashKV agrees: fragmentation" if checked else "HashKV not comparable yet"
     summary = f"etcd DB sizes differ by more than {ctx.thresholds.db_size_divergence:.0%}"
     return [
-        _defragment(
+        defragment_finding(
             "etcd.db-size-divergence",
             largest,
             ctx,
@@ -450,7 +450,9 @@ def db_divergence_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     ]
 
 
-def _defragment(id: str, member: EtcdMember, ctx: Context, summary: str, evidence: str) -> Finding:
+def defragment_finding(
+    id: str, member: EtcdMember, ctx: Context, summary: str, evidence: str
+) -> Finding:
     """A warning whose cure is defragmenting `member` (the guarded action checks the order)."""
     return Finding(
         id=id,
@@ -527,7 +529,7 @@ def db_quota_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
         quota = member_quota(member, snapshot.nodes, ctx.thresholds.default_quota_bytes)
         if member.db_size and member.db_size > ctx.thresholds.db_quota_ratio * quota:
             findings.append(
-                _defragment(
+                defragment_finding(
                     "etcd.db-near-quota",
                     member,
                     ctx,
