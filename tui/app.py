@@ -49,6 +49,7 @@ from widgets.incident_bar import IncidentBar
 from widgets.messages import ActionRequested
 from widgets.nodes_pane import NodesPane
 from widgets.static_pods_pane import StaticPodsPane
+from widgets.trends_pane import TrendsPane
 
 if TYPE_CHECKING:  # imported where first needed: the first frame waits for none of them
     from textual.command import Provider
@@ -57,7 +58,7 @@ if TYPE_CHECKING:  # imported where first needed: the first frame waits for none
     from actions.runner import Result
     from cluster.collect import Collector
 
-TABLES_SCOPE = "every table (all panes)"
+TABLES_SCOPE = "every table (every pane but trends)"
 FIRST_PANE = "pane-etcd"
 # The panes behind the other tabs, by tab: mounted just after the first screen, which shows
 # none of them (a tenth of the launch went to styling and filling their tables before it).
@@ -67,6 +68,7 @@ LATER_PANES: dict[str, tuple[str, Callable[[], Widget]]] = {
     "pane-cni": ("CNI", lambda: CniPane(id="cni")),
     "pane-nodes": ("nodes (API)", lambda: NodesPane(id="nodes")),
     "pane-findings": ("findings", lambda: FindingsPane(id="findings-pane")),
+    "pane-trends": ("trends", lambda: TrendsPane(id="trends")),
 }
 
 
