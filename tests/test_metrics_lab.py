@@ -12,15 +12,20 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from actions.audit import AuditLog, leader_log
 from cluster.collect import Collector
 from cluster.config import Config, Thresholds
 from cluster.model import Severity, Snapshot
 from lab import running_scenarios
 from lab.control import Lab
 from tests.helpers import eventually, running_lab
+from tests.test_app_etcd import until
+from tui.app import CockpitApp
+from widgets.base import QuietStatic
 
 pytestmark = pytest.mark.lab
 
@@ -165,3 +170,24 @@ async def _write_steadily(collector: Collector, endpoint: str) -> None:
         await collector.etcd_client.put(endpoint, f"/growth/{n}".encode(), b"g" * 20_000)
         n += 1
         await asyncio.sleep(max(0.0, started + n * 0.2 - time.monotonic()))
+
+
+async def test_the_cockpit_shows_a_moved_leader_in_trends_and_keeps_it_for_audit(
+    config: Config, tmp_path: Path
+) -> None:
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    app = CockpitApp(scraping_every_second(config), refresh=0.5, audit=audit)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.snapshot is not None and app.snapshot.etcd.leader)
+        assert app.snapshot is not None and app.snapshot.etcd.leader is not None
+        leader = app.snapshot.etcd.leader
+        target = next(m for m in app.snapshot.etcd.members if m.id != leader.id)
+        assert leader.endpoint
+        client = app.collector.etcd_client
+        await app.background.run(client.move_leader(leader.endpoint, target.id))
+        await pilot.press(str(app.pane_ids.index("pane-trends") + 1))
+        shown = f"{leader.name} → {target.name}"
+        timeline = lambda: str(app.query_one("#leader-timeline", QuietStatic).content)  # noqa: E731
+        await until(pilot, lambda: shown in timeline(), timeout=20)
+    [kept] = leader_log(audit).read()
+    assert kept["target"] == shown and kept["phase"] == "observed" and audit.read() == []
