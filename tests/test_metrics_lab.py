@@ -191,3 +191,45 @@ async def test_the_cockpit_shows_a_moved_leader_in_trends_and_keeps_it_for_audit
         await until(pilot, lambda: shown in timeline(), timeout=20)
     [kept] = leader_log(audit).read()
     assert kept["target"] == shown and kept["phase"] == "observed" and audit.read() == []
+
+
+async def test_a_frozen_members_metrics_never_hold_a_refresh(config: Config, lab: Lab) -> None:
+    """SIGSTOP one member's etcd: its scrape hangs to the deadline, and refreshes go on
+    meanwhile (each returns while that scrape is still in flight)."""
+    collector = await open_collector(scraping_every_second(config))
+    frozen_node = lab.spec.nodes[-1]
+    pid = lab.freeze(frozen_node.name)
+    try:
+        during = 0
+
+        async def timed_out() -> bool:
+            nonlocal during
+            snapshot = await collector.collect()
+            during += collector.metrics.scraping(frozen_node.client_url)
+            [frozen] = [m for m in snapshot.metrics if m.endpoint == frozen_node.client_url]
+            return frozen.error is not None and "no answer within" in frozen.error
+
+        await eventually(timed_out, 30, "the frozen member's scrape to meet its deadline")
+        assert during >= 2
+        snapshot = await collector.collect()
+        assert {m.name for m in snapshot.etcd.members if m.reachable} >= {
+            n.name for n in lab.spec.nodes[:-1]
+        }
+    finally:
+        lab.thaw(pid)
+        await collector.close()
+
+
+async def test_a_page_over_the_size_cap_is_refused_unread(
+    metrics_collector: Collector,
+) -> None:
+    metrics_collector.metrics.max_bytes = 10_000  # etcd's page is ~160 kB
+
+    async def refused() -> bool:
+        snapshot = await metrics_collector.collect()
+        return all(m.error and "larger than 10000 bytes" in m.error for m in snapshot.metrics)
+
+    await eventually(refused, 20, "every scrape refused")
+    snapshot = await metrics_collector.collect()
+    assert all(m.reachable for m in snapshot.etcd.members)
+    assert not [f for f in snapshot.findings if f.id in METRICS_IDS]

@@ -81,6 +81,11 @@ class MetricsSource:
             self._figures.pop(endpoint, None)
         return tuple(self._member_figures(ref, endpoint) for ref, endpoint in members)
 
+    def scraping(self, endpoint: str) -> bool:
+        """Whether a scrape of the member is under way (a refresh never waits for it)."""
+        reads = self._reads.get(endpoint)
+        return reads is not None and reads.in_flight
+
     def _reads_of(self, endpoint: str) -> LatestRead[Scrape]:
         reads = self._reads.get(endpoint)
         if reads is None:
