@@ -22,6 +22,7 @@ from cluster.config import Config, Thresholds
 from cluster.model import Severity, Snapshot
 from lab import running_scenarios
 from lab.control import Lab
+from lab.relay import delayed_peer
 from tests.helpers import eventually, running_lab
 from tests.test_app_etcd import until
 from tui.app import CockpitApp
@@ -233,3 +234,28 @@ async def test_a_page_over_the_size_cap_is_refused_unread(
     snapshot = await metrics_collector.collect()
     assert all(m.reachable for m in snapshot.etcd.members)
     assert not [f for f in snapshot.findings if f.id in METRICS_IDS]
+
+
+async def test_a_delayed_peer_path_raises_slow_peer(config: Config, lab: Lab) -> None:
+    """cp-3's peers reach it through a relay holding every byte 0.15 s each way (lab/relay.py):
+    the other members' round trips to it, in etcd's own histogram, cross 0.15 s."""
+    slow = lab.spec.nodes[-1]
+    with delayed_peer(lab, slow.name, 0.15):
+        collector = await open_collector(scraping_every_second(config))
+        try:
+            found = await showing(collector, "etcd.slow-peer", timeout=90)
+            slowed = [f for f in found.findings if f.id == "etcd.slow-peer"]
+            assert {f.subject for f in slowed} <= {n.name for n in lab.spec.nodes[:-1]}
+            assert all(f"to {slow.name} are slow" in f.summary for f in slowed)
+        finally:
+            await collector.close()
+    await eventually(lambda: _all_healthy(config), 60, "the member back on its own port")
+
+
+async def _all_healthy(config: Config) -> bool:
+    collector = Collector(config)
+    try:
+        snapshot = await collector.collect(fresh=True)
+    finally:
+        await collector.close()
+    return len(snapshot.etcd.members) == 3 and all(m.healthy for m in snapshot.etcd.members)
