@@ -23,6 +23,7 @@ from cluster.model import Severity, Snapshot
 from lab import running_scenarios
 from lab.control import Lab
 from lab.relay import delayed_peer
+from lab.slowdisk import slow_fsync
 from tests.helpers import eventually, running_lab
 from tests.test_app_etcd import until
 from tui.app import CockpitApp
@@ -259,3 +260,25 @@ async def _all_healthy(config: Config) -> bool:
     finally:
         await collector.close()
     return len(snapshot.etcd.members) == 3 and all(m.healthy for m in snapshot.etcd.members)
+
+
+async def test_a_slow_disk_raises_slow_fsync_on_its_member_only(config: Config, lab: Lab) -> None:
+    """cp-3's /var/lib/etcd on a FUSE passthrough whose fsync sleeps 0.6 s (lab/slowdisk.py):
+    its own WAL fsync histogram, read over /metrics, crosses 0.5 s while writes go on."""
+    slow = lab.spec.nodes[-1]
+    with slow_fsync(lab, slow.name, 0.6):
+        collector = await open_collector(scraping_every_second(config))
+        writing = asyncio.ensure_future(_write_steadily(collector, lab.spec.nodes[0].client_url))
+        try:
+            found = await showing(collector, "etcd.slow-fsync", timeout=90)
+        finally:
+            writing.cancel()
+            await collector.close()
+        loud = [
+            f
+            for f in found.findings
+            if f.id == "etcd.slow-fsync" and f.severity >= Severity.WARNING
+        ]
+        assert loud and {f.subject for f in loud} == {slow.name}
+        assert "etcd_disk_wal_fsync_duration_seconds p99" in loud[0].evidence
+    await eventually(lambda: _all_healthy(config), 60, "the member back on its own disk")
