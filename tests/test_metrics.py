@@ -21,6 +21,7 @@ from cluster.etcd.metrics import (
     wanted_lines,
 )
 from cluster.etcd.rates import bucket_increase, figures, increase, quantile, slope
+from cluster.untrusted import neutralized
 from tests.helpers import PROJECT
 
 DATA = PROJECT / "tests" / "data"
@@ -140,3 +141,23 @@ def test_grpc_failures_are_shared_per_method() -> None:
     samples = [parse_page(text(100, 1), 0.0), parse_page(text(190, 11), 10.0)]
     read = figures("m1", "e", samples, 300, 900)
     assert read.grpc_failed == ("Range", pytest.approx(10 / 100))
+
+
+def test_a_members_label_values_reach_the_snapshot_printable() -> None:
+    """A peer ID or a gRPC method is the member's word: the collector neutralizes the figures
+    (cluster.untrusted) as it does the rest of the etcd part."""
+    hostile = "\x1b]52;c;evil\x07"
+    text = (
+        "# TYPE etcd_network_peer_round_trip_time_seconds histogram\n"
+        f'etcd_network_peer_round_trip_time_seconds_bucket{{To="{hostile}",le="0.1"}} 1\n'
+        f'etcd_network_peer_round_trip_time_seconds_bucket{{To="{hostile}",le="+Inf"}} 1\n'
+        f"# TYPE {GRPC_HANDLED[:-6]} counter\n"
+        f'{GRPC_HANDLED}{{grpc_code="Unavailable",grpc_method="{hostile}"}} 1\n'
+    )
+    empty = text.replace("} 1\n", "} 0\n")  # before: nothing observed, nothing failed
+    read = neutralized(
+        figures("m1", "e", [parse_page(empty, 0.0), parse_page(text, 5.0)], 300, 900)
+    )
+    assert read.peer_rtt_p99 and read.grpc_failed
+    shown = [read.peer_rtt_p99[0][0], read.grpc_failed[0]]
+    assert all("\x1b" not in s and "\x07" not in s and "␛" in s for s in shown)
