@@ -8,7 +8,8 @@ etcd deadline and a size cap (a page past `MAX_PAGE_BYTES` is refused unread, no
 A member's scrapes are a `LatestRead` (cluster.sources) and a collection never waits for one:
 it starts the scrapes that are due and shows the figures of the history it has, so a member
 whose page is slow or huge never holds the etcd pane. Only a fresh collection (`report`,
-guards) waits, and only for a member never scraped, up to the deadline. The figures of a
+guards) waits, and only for a member never scraped that answered its Status, up to the
+deadline. The figures of a
 member (cluster.etcd.rates) are computed again only when its history or its error changed.
 """
 
@@ -63,15 +64,17 @@ class MetricsSource:
 
     async def read(self, etcd: EtcdCluster, fresh: bool) -> tuple[MemberMetrics, ...]:
         """The figures of every member with a client URL; the scrapes that are due start now.
-        `fresh`: a member never scraped is waited for (up to the deadline)."""
+        `fresh`: a member never scraped is waited for (up to the deadline), unless its Status
+        just went unanswered: a frozen member must not cost a report a second deadline."""
         members = [(m.ref, m.endpoint) for m in etcd.members if m.endpoint]
+        reachable = {m.endpoint for m in etcd.members if m.reachable}
         now = time.monotonic()
         never = []
         for _, endpoint in members:
             reads = self._reads_of(endpoint)
             if now - reads.began >= self.config.metrics_interval:
                 task = reads.start()
-                if reads.value is None:
+                if reads.value is None and endpoint in reachable:
                     never.append(task)
         if fresh and never:
             await asyncio.wait(never)  # each ends by its own deadline
