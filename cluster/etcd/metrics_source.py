@@ -32,6 +32,7 @@ from cluster.sources import LatestRead
 
 MAX_PAGE_BYTES = 2 * 1024**2  # etcd's page is ~160 kB; ten times that is not a metrics page
 MAX_HISTORY = 2000  # samples per member, whatever the interval and window
+KEEPALIVE_SECONDS = 60.0
 
 
 class MetricsError(Exception):
@@ -150,9 +151,21 @@ class MetricsSource:
             tls = self.config.tls
             context = ssl.create_default_context(cafile=str(tls.ca))  # OSError: fetch says
             context.load_cert_chain(str(tls.cert), str(tls.key))
-            connector = aiohttp.TCPConnector(ssl=context, limit_per_host=2)
+            # One connection per member, kept from one scrape to the next (the interval is
+            # under the keep-alive), and a TLS connection the peer dropped is aborted rather
+            # than left waiting for its close_notify: a long-running cockpit holds no more.
+            connector = aiohttp.TCPConnector(
+                ssl=context,
+                limit_per_host=1,
+                keepalive_timeout=KEEPALIVE_SECONDS,
+                enable_cleanup_closed=True,
+            )
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
+
+    async def settled(self) -> None:
+        """Until every scrape under way has ended (each ends by its own deadline)."""
+        await asyncio.gather(*(reads.settled() for reads in self._reads.values()))
 
     def close(self) -> None:
         """Stops the scrapes still running (the session is closed by `aclose`)."""
