@@ -9,8 +9,11 @@ as a fall. The figures expected below are worked out by hand the way Prometheus'
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from cluster.config import ConfigError, parse_config
 from cluster.etcd.metrics import (
     FSYNC,
     GRPC_HANDLED,
@@ -161,3 +164,13 @@ def test_a_members_label_values_reach_the_snapshot_printable() -> None:
     assert read.peer_rtt_p99 and read.grpc_failed
     shown = [read.peer_rtt_p99[0][0], read.grpc_failed[0]]
     assert all("\x1b" not in s and "\x07" not in s and "␛" in s for s in shown)
+
+
+def test_the_metrics_interval_is_a_positive_number_of_seconds(tmp_path: Path) -> None:
+    raw = {"etcd": {"endpoints": ["https://127.0.0.1:2379"], "ca": "c", "cert": "c", "key": "k"}}
+    assert parse_config(raw, tmp_path).etcd.metrics_interval == 5.0
+    raw["etcd"]["metrics_interval"] = 2.5
+    assert parse_config(raw, tmp_path).etcd.metrics_interval == 2.5
+    raw["etcd"]["metrics_interval"] = 0
+    with pytest.raises(ConfigError, match="metrics_interval must be a positive number"):
+        parse_config(raw, tmp_path)

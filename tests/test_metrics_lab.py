@@ -22,7 +22,7 @@ from cluster.config import Config, Thresholds
 from cluster.model import Severity, Snapshot
 from lab import running_scenarios
 from lab.control import Lab
-from tests.helpers import eventually, running_lab
+from tests.helpers import eventually, report_json, running_lab
 from tests.test_app_etcd import until
 from tui.app import CockpitApp
 from widgets.base import QuietStatic
@@ -101,6 +101,17 @@ async def test_a_clean_lab_is_read_from_every_member_and_raises_no_metrics_warni
     for m in snapshot.metrics:
         assert m.has_leader and m.db_size and m.db_in_use and m.quota == 2 * 1024**3
         assert m.applied_per_second is not None and m.leader_changes == 0
+
+
+def test_report_json_has_every_members_metrics(lab: Lab) -> None:
+    report = report_json(lab.paths.config)
+    read = {m["member"]: m for m in report["metrics"]}
+    assert set(read) == {n.name for n in lab.spec.nodes}
+    for m in read.values():
+        assert m["error"] is None and m["scrape_age_seconds"] >= 0 and m["has_leader"] is True
+        assert m["db_size"] and m["quota_backend_bytes"] == 2 * 1024**3
+        assert m["proposals_applied_per_second"] is None  # one scrape: no rate yet
+    assert isinstance(report["etcd"]["leader_changes"], list)
 
 
 async def test_moved_leaders_raise_leader_changes_and_fill_the_timeline(
