@@ -9,8 +9,8 @@ A member's scrapes are a `LatestRead` (cluster.sources) and a collection never w
 it starts the scrapes that are due and shows the figures of the history it has, so a member
 whose page is slow or huge never holds the etcd pane. Only a fresh collection (`report`,
 guards) waits, and only for a member never scraped that answered its Status, up to the
-deadline. The figures of a
-member (cluster.etcd.rates) are computed again only when its history or its error changed.
+deadline. A member's figures (cluster.etcd.rates) are computed again only when its history or
+its error changed, not on every refresh.
 """
 
 from __future__ import annotations
