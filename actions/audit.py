@@ -36,6 +36,9 @@ from cluster.state import state_dir
 from cluster.untrusted import neutralized
 
 AUDIT_FILE = "audit.jsonl"
+# Beside the audit, what the cockpit saw happen on its own: the leader changes, for the
+# incident timeline (kept apart, so the audit stays the record of what operators did).
+LEADERS_FILE = "leader-changes.jsonl"
 LOCKS_DIR = "locks"
 RETRY_BACKOFF_SECONDS = 0.05  # doubled after each failed attempt of a retried write
 
@@ -135,6 +138,41 @@ class AuditLog:
         return records[-1] if records else None
 
 
+def leader_log(audit: AuditLog) -> AuditLog:
+    """The log of observed leader changes beside `audit`."""
+    return AuditLog(audit.path.with_name(LEADERS_FILE))
+
+
+def leader_change_record(
+    cluster: str,
+    cluster_id: int | None,
+    at: dt.datetime,
+    old: str | None,
+    new: str | None,
+    term: int | None,
+) -> dict[str, Any]:
+    """A leader change the cockpit saw; its id is the change itself, so two cockpits that saw
+    the same one make one timeline entry."""
+    cluster_hex = cluster_id_hex(cluster_id)
+    return {
+        "id": f"leader-change:{cluster_hex}:{term}:{new}",
+        "time": at.isoformat(timespec="milliseconds"),
+        "phase": "observed",
+        "operator": operator(),
+        "cluster": cluster,
+        "cluster_id": cluster_hex,
+        "action": "leader-change",
+        "target": f"{old or '(none)'} → {new or '(none)'}",
+        "term": term,
+    }
+
+
+def incident_records(audit: AuditLog) -> list[dict[str, Any]]:
+    """The audit's records and the observed leader changes beside it, by time."""
+    records = audit.read() + leader_log(audit).read()
+    return sorted(records, key=lambda record: str(record.get("time", "")))
+
+
 class ActionRunning(Exception):
     """The cluster's action lock is held; `holder` says by whom, doing what, since when."""
 
@@ -227,6 +265,8 @@ def timeline(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def result_of(entry: dict[str, Any]) -> str:
+    if entry.get("phase") == "observed":
+        return f"observed: term {entry.get('term', '?')}"
     if entry.get("phase") == "refused":
         reasons = field(entry, "verdict", "reasons")
         return "refused: " + "; ".join(map(str, reasons if isinstance(reasons, list) else ()))

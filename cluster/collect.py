@@ -14,6 +14,8 @@ from pathlib import Path
 from cluster.config import Config
 from cluster.etcd.client import EtcdClient
 from cluster.etcd.hashes import with_hashes
+from cluster.etcd.leaders import LeaderTimeline
+from cluster.etcd.metrics_source import MetricsSource
 from cluster.etcd.source import EtcdSource
 from cluster.findings import FindingsEngine, sizes_diverge
 from cluster.kube.source import ApiSource, KubeSource
@@ -39,6 +41,8 @@ class Collector:
         self.config = config
         self.etcd_client = EtcdClient(config.etcd.tls, timeout=config.etcd.timeout)
         self.etcd = EtcdSource(self.etcd_client, config.etcd.endpoints)
+        self.metrics = MetricsSource(config.etcd, config.thresholds)
+        self.leaders = LeaderTimeline()
         self.nodes = NodePool(config)
         self.node_source = NodeSource(self.nodes)
         self.kube = KubeSource(config.kube) if config.kube else None  # actions' client too
@@ -65,16 +69,21 @@ class Collector:
                 nodes = await self.node_source.read(fresh=False)
             if sizes_diverge(etcd, self.config.thresholds):
                 etcd = await with_hashes(self.etcd_client, etcd)
+            metrics = await self.metrics.read(etcd, fresh)  # never waits once scraped
             kube = await api if api else None
         finally:
             if api is not None:  # a collection cancelled midway leaves no waiter behind
                 api.cancel()
+        etcd = neutralized(etcd)  # member names, URLs and etcd's own words are data
+        now = dt.datetime.now(dt.UTC)
         snapshot = Snapshot(
             cluster_name=self.config.name,
-            collected_at=dt.datetime.now(dt.UTC),
-            etcd=neutralized(etcd),  # member names, URLs and etcd's own words are data
+            collected_at=now,
+            etcd=etcd,
             nodes=nodes,
             kube=kube,
+            metrics=neutralized(metrics),  # label values are the member's words
+            leader_changes=self.leaders.observe(etcd, now),
         )
         return self.engine.evaluate(snapshot)
 
@@ -84,4 +93,4 @@ class Collector:
         self.etcd.close()
         self.node_source.close()
         self.engine.state.flush()
-        await asyncio.gather(self.etcd_client.close(), self.nodes.close())
+        await asyncio.gather(self.etcd_client.close(), self.nodes.close(), self.metrics.aclose())

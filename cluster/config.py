@@ -21,6 +21,9 @@ DEFAULT_KUBE_TIMEOUT = 3.0
 # server in trouble is spared a list of everything per second from every open cockpit.
 DEFAULT_KUBE_INTERVAL = 5.0
 DEFAULT_REFRESH = 1.0
+# Seconds between two scrapes of a member's /metrics: etcd's figures are rates over minutes,
+# and a page is 160 kB to read and parse.
+DEFAULT_METRICS_INTERVAL = 5.0
 DEFAULT_NODE_TIMEOUT = 3.0
 Sudo = bool | Literal["auto"]
 # A read of a node or of the API unanswered this long is slow: the screen shows the part's
@@ -46,6 +49,7 @@ class EtcdConfig:
     endpoints: tuple[str, ...]
     tls: TlsFiles
     timeout: float = DEFAULT_ETCD_TIMEOUT
+    metrics_interval: float = DEFAULT_METRICS_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,22 @@ class Thresholds:
     # preflight: how old the newest etcd snapshot may be (no certificate may expire within
     # cert_expiring_days).
     preflight_snapshot_hours: float = 24.0
+    # etcd's own /metrics, as etcd's mixin (kube-prometheus) alerts on them: rates and p99s
+    # over metrics_rate_window (its [5m]), counts over metrics_long_window (its [15m]).
+    metrics_rate_window: float = 300.0
+    metrics_long_window: float = 900.0
+    fsync_note_seconds: float = 0.010  # etcd's hardware guidance: a healthy disk's p99
+    fsync_warning_seconds: float = 0.5
+    fsync_critical_seconds: float = 1.0
+    commit_warning_seconds: float = 0.25
+    peer_rtt_warning_seconds: float = 0.15
+    leader_changes: int = 4
+    failed_proposals_per_minute: float = 5.0
+    grpc_failed_warning_ratio: float = 0.01
+    grpc_failed_critical_ratio: float = 0.05
+    db_fragmented_in_use_ratio: float = 0.5
+    db_fragmented_min_bytes: int = 104_857_600
+    db_growth_horizon_seconds: float = 4 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -196,6 +216,9 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         endpoints=tuple(endpoints),
         tls=tls,
         timeout=_positive(etcd_raw, "timeout", DEFAULT_ETCD_TIMEOUT, f"{where}: [etcd]"),
+        metrics_interval=_positive(
+            etcd_raw, "metrics_interval", DEFAULT_METRICS_INTERVAL, f"{where}: [etcd]"
+        ),
     )
     nodes_raw = raw.get("nodes", [])
     if not isinstance(nodes_raw, list):

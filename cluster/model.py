@@ -170,6 +170,60 @@ class EtcdCluster:
 
 
 @dataclass(frozen=True)
+class MetricsTrend:
+    """What a member's sparklines draw: one point per scrape, oldest first (bounded)."""
+
+    applied_per_second: tuple[float, ...] = ()
+    db_size: tuple[float, ...] = ()
+    db_in_use: tuple[float, ...] = ()
+    fsync_p99: tuple[float, ...] = ()
+    peer_rtt_p99: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class MemberMetrics:
+    """The figures of one member's own `/metrics` over a window of its recent scrapes.
+
+    `window` is how many seconds of scrapes the rates and p99s cover (the rate window or less,
+    0 with a single scrape: no rate yet); `long_window` likewise for the leader changes, the
+    failed proposals and the growth. Quantiles are etcd's histograms' bucket increases over the
+    window, as `histogram_quantile(0.99, rate(...))` computes them; None when the window saw no
+    observation. `peer_rtt_p99` is (peer member ID as etcd writes it, p99) per peer;
+    `grpc_failed` the gRPC method with the largest failed share and that share.
+    """
+
+    member: str
+    endpoint: str
+    scraped_at: datetime | None = None
+    error: str | None = None
+    window: float = 0.0
+    long_window: float = 0.0
+    has_leader: bool | None = None
+    db_size: int | None = None
+    db_in_use: int | None = None
+    quota: int | None = None
+    leader_changes: int | None = None
+    applied_per_second: float | None = None
+    failed_per_minute: float | None = None
+    fsync_p99: float | None = None
+    commit_p99: float | None = None
+    peer_rtt_p99: tuple[tuple[str, float], ...] = ()
+    grpc_failed: tuple[str, float] | None = None
+    growth_per_second: float | None = None
+    trend: MetricsTrend = field(default_factory=MetricsTrend)
+
+
+@dataclass(frozen=True)
+class LeaderChange:
+    """A change of leader the cockpit saw in the members' Status answers, at `at`."""
+
+    at: datetime
+    old: str | None  # None: there was no leader (or none known yet)
+    new: str | None  # None: the leader is gone
+    term: int | None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """One collection of the whole control plane, with the findings drawn from it."""
 
@@ -179,6 +233,8 @@ class Snapshot:
     findings: tuple[Finding, ...] = field(default=())
     nodes: tuple[NodeState, ...] = field(default=())
     kube: KubeView | None = None  # None when no Kubernetes API is configured
+    metrics: tuple[MemberMetrics, ...] = field(default=())  # etcd's own /metrics, per member
+    leader_changes: tuple[LeaderChange, ...] = field(default=())  # since the cockpit started
 
     def node(self, name: str) -> NodeState | None:
         return next((n for n in self.nodes if n.name == name), None)

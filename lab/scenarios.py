@@ -35,6 +35,7 @@ CILIUM_CONFLIST = {
 SKEWED_VERSION = "v1.21.14"  # the next minor: what an upgrade half done leaves
 HUGE_FILE_BYTES = 50 * 1000 * 1000
 TINY_QUOTA = 1024 * 1024
+SMALL_QUOTA = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,17 @@ def _unstarted_member(learner: bool) -> Callable[[EtcdClient, LabSpec], Awaitabl
     return stage
 
 
-def _tiny_quota(paths: LabPaths, spec: LabSpec) -> None:
-    """Every member runs with a 1 MiB backend quota (etcd's default is 2 GiB)."""
-    for node in spec.nodes:
-        manifest = paths.manifests(node.name) / "etcd.yaml"
-        pod = yaml.safe_load(manifest.read_text())
-        pod["spec"]["containers"][0]["command"].append(f"--quota-backend-bytes={TINY_QUOTA}")
-        manifest.write_text(yaml.safe_dump(pod, sort_keys=False))
+def _quota(size: int) -> Callable[[LabPaths, LabSpec], None]:
+    """Every member runs with a backend quota of `size` bytes (etcd's default is 2 GiB)."""
+
+    def stage(paths: LabPaths, spec: LabSpec) -> None:
+        for node in spec.nodes:
+            manifest = paths.manifests(node.name) / "etcd.yaml"
+            pod = yaml.safe_load(manifest.read_text())
+            pod["spec"]["containers"][0]["command"].append(f"--quota-backend-bytes={size}")
+            manifest.write_text(yaml.safe_dump(pod, sort_keys=False))
+
+    return stage
 
 
 def _first(spec: LabSpec) -> str:
@@ -277,8 +282,14 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "alarm",
             f"members run with --quota-backend-bytes={TINY_QUOTA}; writes fill it: NOSPACE",
-            _tiny_quota,
+            _quota(TINY_QUOTA),
             on_running=running_scenarios.fill_to_nospace,
+        ),
+        Scenario(
+            "small-quota",
+            f"members run with --quota-backend-bytes={SMALL_QUOTA}: steady writes show the "
+            "database growing toward it (etcd.db-growth)",
+            _quota(SMALL_QUOTA),
         ),
         Scenario(
             "clock-skew",

@@ -3,7 +3,8 @@
 # python3-venv (to create .venv), tmux (the terminal tests drive the real TUI in it), and for
 # the lab's real nodes: OpenSSH's server (run per node, never enabled as a system service),
 # sudo (the nodes' operator uses it) and libfaketime (the clock-skew drill); rsync, which
-# Kubernetes' own build runs (install-kubernetes.sh).
+# Kubernetes' own build runs (install-kubernetes.sh); libfuse 3 for the slow-disk drill
+# (lab/slowdisk.py, through mfusepy).
 # Debian's kubectl (kubernetes-client) is unpacked project-locally by install-kubectl.sh.
 set -euo pipefail
 missing=()
@@ -13,6 +14,7 @@ command -v tmux >/dev/null || missing+=(tmux)
 command -v sudo >/dev/null || missing+=(sudo)
 command -v rsync >/dev/null || missing+=(rsync)
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(faketime)
+ls /usr/lib/*/libfuse3.so.3 >/dev/null 2>&1 || missing+=(libfuse3-3)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -4,6 +4,8 @@ Run with `make screenshots` (not in CI). It starts a 3-node lab with the cni-con
 cert-expiring scenarios, drives the app headless (App.run_test + Pilot) at a fixed terminal
 size, and saves the main screen, every pane (tab), a confirmation dialog, the help screen, a
 rolling defragment's progress (every member fragmented first) and the preflight list.
+For the trends tab it scrapes every second, moves the etcd leader twice for the timeline and
+refreshes, writing a little, until every member's sparklines have TREND_POINTS points.
 Textual is pinned in pyproject.toml so the SVGs only change when the cockpit does; the operator
 shown in the incident bar and the lab's /24 are masked; dates, pod names and the
 API's event times still change between runs.
@@ -17,6 +19,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from actions.audit import AuditLog
@@ -39,6 +42,40 @@ OUT = PROJECT / "screenshots"
 LAB_ROOT = Path(tempfile.gettempdir()) / "kcockpit-screenshots-lab"
 DEADLINE = 60.0
 LONE_BLOCK = "10.213.0."
+TREND_POINTS = 20
+
+
+async def stage_trends(app: CockpitApp, pilot: object) -> None:
+    """Two leader moves, then refreshes until every member's trend is TREND_POINTS long."""
+    collector = app.collector
+    for _ in range(2):
+        snapshot = await app.background.run(collector.collect(fresh=True))
+        leader = snapshot.etcd.leader
+        target = next(m for m in snapshot.etcd.members if leader and m.id != leader.id)
+        if leader and leader.endpoint:
+            await app.background.run(collector.etcd_client.move_leader(leader.endpoint, target.id))
+        await pilot.pause(2.0)  # type: ignore[attr-defined]
+
+    def filled() -> bool:
+        snapshot = app.snapshot
+        return bool(snapshot and snapshot.metrics) and all(
+            len(m.trend.db_size) >= TREND_POINTS for m in snapshot.metrics
+        )
+
+    deadline = time.monotonic() + DEADLINE
+    endpoint = app.config.etcd.endpoints[0]
+    writes = 0
+    while not filled() and time.monotonic() < deadline:
+        for _ in range(writes % 7):  # a little uneven load, so the sparklines have a shape
+            key = f"/kcockpit-screenshots/{writes}".encode()
+            await app.background.run(collector.etcd_client.put(endpoint, key, b"s" * 20_000))
+        writes += 1
+        count = app.refresh_count
+        app.action_refresh_now()
+        await until(pilot, lambda c=count: app.refresh_count > c, "a refresh")
+        await pilot.pause(0.5)  # type: ignore[attr-defined]
+    app.action_refresh_now()
+    await pilot.pause(0.5)  # type: ignore[attr-defined]
 
 
 async def until(pilot: object, condition: Callable[[], object], what: str) -> None:
@@ -81,6 +118,8 @@ async def shoot(
         for number, pane_id in enumerate(app.pane_ids[1:], start=2):
             await pilot.press(str(number))
             await until(pilot, lambda p=pane_id: app.query_one("#panes").active == p, pane_id)
+            if pane_id == "pane-trends":
+                await stage_trends(app, pilot)
             await pilot.pause()
             save(pane_id)
         await pilot.press("1", "down", "down", "x")  # remove the third member: typed confirmation
@@ -131,6 +170,7 @@ def main() -> int:
         try:
             config = Lab(LAB_ROOT).config()
             asyncio.run(fragmented(config, Lab(LAB_ROOT)))
+            config = replace(config, etcd=replace(config.etcd, metrics_interval=1.0))
             saved = asyncio.run(shoot(config, audit, SIZE, every_screen=True))
             saved += asyncio.run(shoot(config, audit, WIDE, every_screen=False))
         finally:

@@ -4,11 +4,21 @@ refuses a second holder, naming the first."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
-from actions.audit import ActionLock, ActionRunning, AuditLog, AuditWriteError
+from actions.audit import (
+    ActionLock,
+    ActionRunning,
+    AuditLog,
+    AuditWriteError,
+    incident_records,
+    leader_change_record,
+    leader_log,
+    timeline_markdown,
+)
 from actions.audit_tail import TAIL_BYTES, LastAuditRecord
 from widgets.incident_bar import incident_text
 
@@ -91,3 +101,18 @@ def test_a_second_holder_is_refused_and_told_who_holds_the_lock(tmp_path: Path) 
 def test_bar_tells_an_unknown_outcome_and_who_refused(extra: dict, shown: str) -> None:
     entry = {"action": "defragment", "target": "cp-1", "operator": {"user": "alice"}, **extra}
     assert incident_text("bob@bastion", False, entry).plain.endswith(shown)
+
+
+def test_observed_leader_changes_join_the_incident_timeline_once(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    at = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
+    action = audit.new_record("intent", "prod", "move-leader", "cp-2", 0xC0FFEE)
+    action["time"] = (at + dt.timedelta(seconds=5)).isoformat(timespec="milliseconds")
+    audit.write(action)
+    for _ in range(2):  # two cockpits saw the same change
+        leader_log(audit).write(leader_change_record("prod", 0xC0FFEE, at, "cp-1", "cp-2", 7))
+    assert audit.read() == [action]  # the audit stays the operators' record
+    markdown = timeline_markdown(incident_records(audit))
+    rows = [line for line in markdown.splitlines() if "| prod |" in line]
+    assert len(rows) == 2 and "leader-change | cp-1 → cp-2 | observed: term 7" in rows[0]
+    assert "move-leader" in rows[1]

@@ -497,6 +497,7 @@ async def test_many_refreshes_under_random_node_faults_leak_nothing(
 
     await eventually(all_reachable, 30, "every node answering again")
     await collector.node_source.reads_done()
+    await collector.metrics.settled()  # the /metrics scrapes a refresh started, done too
     assert len(asyncio.all_tasks()) <= tasks, "a read left a task behind"
 
     async def fds_back() -> bool:  # a dropped jump host's tunnel closes a moment after its link

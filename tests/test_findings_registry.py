@@ -31,7 +31,14 @@ from cluster.kube.model import (
     KubeReadError,
     KubeView,
 )
-from cluster.model import EtcdCluster, EtcdMember, Finding, MemberHash, Snapshot
+from cluster.model import (
+    EtcdCluster,
+    EtcdMember,
+    Finding,
+    MemberHash,
+    MemberMetrics,
+    Snapshot,
+)
 from cluster.nodes.model import (
     DENIED,
     KUBERNETES_DIR,
@@ -162,6 +169,16 @@ def hashes(second: int) -> Snapshot:
     return replace(sizes, etcd=replace(sizes.etcd, hashes=found))
 
 
+def metrics(**figures: object) -> Snapshot:
+    """The healthy snapshot with cp-1's /metrics figures over full windows."""
+    read = MemberMetrics("cp-1", "https://127.0.0.11:2379", NOW, window=300.0, long_window=900.0)
+    return replace(HEALTHY, metrics=(replace(read, **figures),))  # type: ignore[arg-type]
+
+
+def growing(hours_to_quota: float) -> Snapshot:
+    return metrics(db_size=GIB, quota=2 * GIB, growth_per_second=GIB / (hours_to_quota * 3600))
+
+
 Case = Callable[[bool], Snapshot | tuple[Snapshot, Context]]
 # finding id -> a snapshot that raises it (True) and the same with its condition inverted (False)
 CASES: dict[str, Case] = {
@@ -273,6 +290,17 @@ CASES: dict[str, Case] = {
     ),
     "kube.rbac-denied": lambda bad: kube(read_errors=read_error(403) if bad else ()),
     "kube.read-failed": lambda bad: kube(read_errors=read_error(500) if bad else ()),
+    "etcd.slow-fsync": lambda bad: metrics(fsync_p99=0.6 if bad else 0.009),
+    "etcd.slow-commit": lambda bad: metrics(commit_p99=0.3 if bad else 0.2),
+    "etcd.slow-peer": lambda bad: metrics(peer_rtt_p99=(("2", 0.2 if bad else 0.1),)),
+    "etcd.leader-changes": lambda bad: metrics(leader_changes=4 if bad else 3),
+    "etcd.failed-proposals": lambda bad: metrics(failed_per_minute=6.0 if bad else 4.0),
+    "etcd.grpc-errors": lambda bad: metrics(grpc_failed=("Range", 0.02 if bad else 0.005)),
+    "etcd.db-fragmented": lambda bad: metrics(
+        db_size=200 * 1024**2, db_in_use=(90 if bad else 110) * 1024**2
+    ),
+    "etcd.db-growth": lambda bad: growing(3.0 if bad else 5.0),
+    "etcd.no-leader": lambda bad: metrics(has_leader=not bad),
     "static-pod.api-disagrees": lambda bad: replace(
         kube(nodes=control_plane("cp-1"), pods=(mirror("cp-1", True),)),
         nodes=(node(1, static_pods=etcd_pod(running=not bad)),),

@@ -67,8 +67,8 @@ def widget_for(app: CockpitApp, key: HelpKey, pane_id: str) -> DataTable:
 
 def panes_of(app: CockpitApp, key: HelpKey) -> list[str]:
     """The panes a key works in: all of them for the tables' keys, else the one it names."""
-    if key.scope == TABLES_SCOPE:
-        return app.pane_ids
+    if key.scope == TABLES_SCOPE:  # the panes that have a table
+        return [p for p in app.pane_ids if panes(app).get_pane(p).query(FilterableTable)]
     return [p for p in app.pane_ids if f"{panes(app).get_tab(p).label.plain} pane" == key.scope]
 
 

@@ -25,10 +25,16 @@ from textual.screen import Screen
 from textual.widget import MountError, Widget
 from textual.widgets import Static, TabbedContent, TabPane
 
-from actions.audit import AuditLog, state_dir
+from actions.audit import (
+    AuditLog,
+    AuditWriteError,
+    leader_change_record,
+    leader_log,
+    state_dir,
+)
 from actions.audit_tail import LastAuditRecord, operating_here
 from cluster.config import Config
-from cluster.model import Severity, Snapshot
+from cluster.model import LeaderChange, Severity, Snapshot
 from cluster.untrusted import printable
 from tui.background import BackgroundLoop
 from tui.refresh import RefreshScheduler
@@ -49,6 +55,7 @@ from widgets.incident_bar import IncidentBar
 from widgets.messages import ActionRequested
 from widgets.nodes_pane import NodesPane
 from widgets.static_pods_pane import StaticPodsPane
+from widgets.trends_pane import TrendsPane
 
 if TYPE_CHECKING:  # imported where first needed: the first frame waits for none of them
     from textual.command import Provider
@@ -57,7 +64,7 @@ if TYPE_CHECKING:  # imported where first needed: the first frame waits for none
     from actions.runner import Result
     from cluster.collect import Collector
 
-TABLES_SCOPE = "every table (all panes)"
+TABLES_SCOPE = "every table (every pane but trends)"
 FIRST_PANE = "pane-etcd"
 # The panes behind the other tabs, by tab: mounted just after the first screen, which shows
 # none of them (a tenth of the launch went to styling and filling their tables before it).
@@ -67,6 +74,7 @@ LATER_PANES: dict[str, tuple[str, Callable[[], Widget]]] = {
     "pane-cni": ("CNI", lambda: CniPane(id="cni")),
     "pane-nodes": ("nodes (API)", lambda: NodesPane(id="nodes")),
     "pane-findings": ("findings", lambda: FindingsPane(id="findings-pane")),
+    "pane-trends": ("trends", lambda: TrendsPane(id="trends")),
 }
 
 
@@ -145,6 +153,8 @@ class CockpitApp(App[None]):
         self._tab_shows: dict[str, Snapshot] = {}
         self.operating = operating_here()
         self.last_audit = LastAuditRecord(self.audit, config.name)  # this cluster's only
+        self.leader_log = leader_log(self.audit)
+        self._leader_changes_kept: tuple[LeaderChange, ...] = ()
 
     def notify(
         self,
@@ -238,6 +248,7 @@ class CockpitApp(App[None]):
         self.snapshot = snapshot
         self.refresh_count += 1
         self._ring_for_new_criticals(snapshot)
+        self._keep_leader_changes(snapshot)
         self.query_one(ClusterHeader).show(snapshot, self.config.name)
         self.show_incident()
         self.bring_up_to_date(self.query_one("#panes", TabbedContent).active)
@@ -258,6 +269,29 @@ class CockpitApp(App[None]):
         if self.ring_on_critical and criticals - self._criticals:
             self.bell()
         self._criticals = criticals
+
+    def _keep_leader_changes(self, snapshot: Snapshot) -> None:
+        """Writes the leader changes not yet kept to the log beside the audit, for `kcockpit
+        audit`'s incident timeline (rare: one line each)."""
+        changes = snapshot.leader_changes
+        if changes is self._leader_changes_kept:
+            return
+        kept = set(self._leader_changes_kept)
+        self._leader_changes_kept = changes
+        try:
+            for change in (c for c in changes if c not in kept):
+                self.leader_log.write(
+                    leader_change_record(
+                        self.config.name,
+                        snapshot.etcd.cluster_id,
+                        change.at,
+                        change.old,
+                        change.new,
+                        change.term,
+                    )
+                )
+        except AuditWriteError as exc:
+            self.notify(f"leader changes not kept for `kcockpit audit`: {exc}", severity="warning")
 
     def show_incident(self) -> None:
         """Who operates, and the audit's last record (re-read only when the file changed)."""

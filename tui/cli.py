@@ -339,10 +339,10 @@ def run_act(config: Config, args: argparse.Namespace) -> int:
 
 
 def run_audit(markdown: bool) -> int:
-    from actions.audit import AuditLog, timeline_markdown
+    from actions.audit import AuditLog, incident_records, timeline_markdown
 
     log = AuditLog.default()
-    records = log.read()
+    records = incident_records(log)  # with the leader changes cockpits saw
     if markdown:
         print(timeline_markdown(records), end="")
     else:

@@ -7,7 +7,7 @@ package imports every rule module, so the registry is complete whoever asks for 
 Rules never do I/O, and nothing here imports actions or Textual.
 """
 
-from cluster.findings import etcd, kube, nodes, trends
+from cluster.findings import etcd, kube, metrics, nodes, trends
 from cluster.findings.engine import FindingsEngine, evaluate, sort_findings
 from cluster.findings.etcd import sizes_diverge
 from cluster.findings.registry import RULES, Context, FindingSpec, RuleSpec, catalog
@@ -22,6 +22,7 @@ __all__ = [
     "etcd",
     "evaluate",
     "kube",
+    "metrics",
     "nodes",
     "sizes_diverge",
     "sort_findings",

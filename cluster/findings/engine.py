@@ -54,8 +54,9 @@ class FindingsEngine:
             state_path=str(self.state.path),
         )
         evaluated = replace(snapshot, findings=evaluate(snapshot, ctx))
-        # Trends read only etcd: keep the history small (no nodes, no API view).
-        self.history.append(replace(snapshot, nodes=(), kube=None))
+        # Trends read only etcd's Status: keep the history small (no nodes, no API view, and
+        # no metrics: their source keeps its own history).
+        self.history.append(replace(snapshot, nodes=(), kube=None, metrics=(), leader_changes=()))
         revision = cluster_revision(snapshot.etcd)
         if cluster_id and revision is not None:
             self.state.see_revision(cluster_id, revision)

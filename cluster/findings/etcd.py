@@ -11,7 +11,7 @@ calls a learner promotable that the guard would refuse.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from cluster.commands import command_line
 from cluster.config import EtcdConfig, Thresholds
@@ -475,22 +475,22 @@ def db_divergence_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     summary = f"etcd DB sizes differ by more than {ctx.thresholds.db_size_divergence:.0%}"
     # Every member's file is rewritten, the leader last: the rolling defragment's whole job.
     return [
-        replace(
-            _defragment(
-                "etcd.db-size-divergence",
-                largest,
-                ctx,
-                f"{summary} ({verdict})",
-                f"db sizes: {sizes}; raft indexes agree; {verdict}",
-            ),
-            action="rolling-defragment",
-            action_target=CLUSTER_TARGET,
+        defragment_finding(
+            "etcd.db-size-divergence",
+            largest,
+            ctx,
+            f"{summary} ({verdict})",
+            f"db sizes: {sizes}; raft indexes agree; {verdict}",
+            rolling=True,
         )
     ]
 
 
-def _defragment(id: str, member: EtcdMember, ctx: Context, summary: str, evidence: str) -> Finding:
-    """A warning whose cure is defragmenting `member` (the guarded action checks the order)."""
+def defragment_finding(
+    id: str, member: EtcdMember, ctx: Context, summary: str, evidence: str, rolling: bool = False
+) -> Finding:
+    """A warning whose cure is defragmenting `member` (the guarded action checks the order), or
+    with `rolling`, every member: the rolling defragment, followers first, the leader last."""
     return Finding(
         id=id,
         severity=Severity.WARNING,
@@ -500,7 +500,8 @@ def _defragment(id: str, member: EtcdMember, ctx: Context, summary: str, evidenc
         next="Compact, then defragment one member at a time, followers before the leader, "
         "before etcd raises NOSPACE and refuses writes.",
         command=_etcdctl(ctx, "defrag", member=member),
-        action="defragment",
+        action="rolling-defragment" if rolling else "defragment",
+        action_target=CLUSTER_TARGET if rolling else None,
     )
 
 
@@ -566,7 +567,7 @@ def db_quota_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
         quota = member_quota(member, snapshot.nodes, ctx.thresholds.default_quota_bytes)
         if member.db_size and member.db_size > ctx.thresholds.db_quota_ratio * quota:
             findings.append(
-                _defragment(
+                defragment_finding(
                     "etcd.db-near-quota",
                     member,
                     ctx,
