@@ -52,7 +52,7 @@ from lab.scenarios import (
     stopped_nodes,
 )
 
-DEFAULT_UP_TIMEOUT = 60.0
+DEFAULT_UP_TIMEOUT = 120.0  # the full control plane takes 15-30 s of two busy cores
 KUBE_COMPONENTS = frozenset({"etcd", *KUBE_BINARIES})
 DOWN_TIMEOUT = 20.0
 

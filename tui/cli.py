@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = lab_commands.add_parser("up", help="start a lab in the background")
     up.add_argument("--dir", type=Path, required=True, help="lab directory")
     up.add_argument("--nodes", type=int, default=3, dest="up_nodes", help="1-7 (default 3)")
-    up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health")
+    up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for health")
     up.add_argument(
         "--scenario", action="append", default=[], dest="up_scenarios", help=SCENARIO_HELP
     )
