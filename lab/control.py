@@ -387,7 +387,7 @@ def wait_api(paths: LabPaths, spec: LabSpec, healthy: set[str], timeout: float) 
     """Waits until the API, through the load balancer, has every node whose API server can
     serve (its manifest is in place and its own etcd member, the one it uses, is `healthy`: a
     node whose API server cannot serve cannot register, its kubelet talks to it), a mirror pod
-    for each static pod such a node's manifests name, and the DaemonSets' pods on it."""
+    for each static pod such a node's manifests name, Ready, and the DaemonSets' pods on it."""
     deadline = time.monotonic() + timeout
     rest, last = None, "no answer yet"
     while time.monotonic() < deadline:
@@ -411,7 +411,7 @@ def _missing_from_api(paths: LabPaths, spec: LabSpec, healthy: set[str], rest: R
     ]
     nodes = {n["metadata"]["name"] for n in rest.call("GET", "/api/v1/nodes")["items"]}
     pods = rest.call("GET", "/api/v1/namespaces/kube-system/pods")["items"]
-    present = {(p["spec"].get("nodeName"), p["metadata"]["name"]) for p in pods}
+    ready = {(p["spec"].get("nodeName"), p["metadata"]["name"]) for p in pods if _ready(p)}
     daemonset_pods = {
         (p["spec"].get("nodeName"), (p["metadata"].get("ownerReferences") or [{}])[0].get("name"))
         for p in pods
@@ -420,14 +420,17 @@ def _missing_from_api(paths: LabPaths, spec: LabSpec, healthy: set[str], rest: R
     missing = [f"node {name} not registered" for name in serving if name not in nodes]
     for name in serving:
         for manifest in sorted(paths.manifests(name).glob("*.yaml")):
-            if (
-                manifest.stem in KUBE_COMPONENTS
-                and (name, f"{manifest.stem}-{name}") not in present
-            ):
-                missing.append(f"no mirror pod {manifest.stem}-{name}")
+            pod = f"{manifest.stem}-{name}"
+            if manifest.stem in KUBE_COMPONENTS and (name, pod) not in ready:
+                missing.append(f"mirror pod {pod} not there or not Ready")
         if (name, "kube-proxy") not in daemonset_pods:
             missing.append(f"no kube-proxy pod running on {name}")
     return missing
+
+
+def _ready(pod: dict) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _accepts(address: str, port: int) -> bool:

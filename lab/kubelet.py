@@ -89,6 +89,7 @@ class PodState:
     note: str = ""  # why it is not running or not ready, in the kubelet's words
     last_exit: int | None = None
     exits: list[int] = field(default_factory=list)
+    failures: int = 0  # consecutive failed readiness probes
 
     @property
     def running(self) -> bool:
@@ -195,7 +196,7 @@ class LabKubelet:
     async def _stop(self, pod: PodState) -> None:
         process = pod.process
         pod.process = None
-        pod.ready = False
+        pod.ready, pod.failures = False, 0
         if process is None or process.returncode is not None:
             return
         log.info("%s: stopping %s (pid %s)", self.name, pod.component, process.pid)
@@ -209,7 +210,12 @@ class LabKubelet:
             pods = [pod for pod in self.pods.values() if pod.running]
             results = await asyncio.gather(*(self._probe(pod) for pod in pods))
             for pod, (ready, note) in zip(pods, results, strict=True):
-                if pod.running:
+                if not pod.running:
+                    continue
+                # as a kubelet: Ready at the first success, not Ready only after the probe's
+                # failureThreshold consecutive failures (a busy API server misses one at times)
+                pod.failures = 0 if ready else pod.failures + 1
+                if ready or not pod.ready or pod.failures >= _failure_threshold(pod):
                     pod.ready, pod.note = ready, note
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), PROBE_SECONDS)
@@ -233,6 +239,13 @@ class LabKubelet:
             return True, ""
         url = f"{str(get.get('scheme', 'HTTP')).lower()}://{host}:{port}{get.get('path', '/')}"
         return await asyncio.to_thread(_http_ready, url)
+
+
+def _failure_threshold(pod: PodState) -> int:
+    container = pod.document["spec"]["containers"][0]
+    probe = container.get("readinessProbe") or container.get("livenessProbe") or {}
+    threshold = probe.get("failureThreshold", 3)
+    return threshold if isinstance(threshold, int) and threshold > 0 else 3
 
 
 # Their secure ports serve certificates they make themselves at start: nothing to verify

@@ -25,7 +25,7 @@ from tests.helpers import PROJECT, kcockpit, report_json, running_lab, wait_unti
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """This module changes membership, so it gets a lab of its own."""
-    with running_lab(tmp_path_factory.mktemp("actions-lab")) as lab:
+    with running_lab(tmp_path_factory.mktemp("actions-lab"), control_plane=False) as lab:
         yield lab
 
 

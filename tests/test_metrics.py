@@ -61,6 +61,19 @@ def test_only_the_wanted_series_reach_the_parser() -> None:
     assert parse_page(text, 0.0).grpc == {"Put": (100, 3)}
 
 
+def test_streams_ending_when_their_client_leaves_are_not_failed_requests() -> None:
+    """An API server's watch streams end as Unavailable whenever it drops one or restarts:
+    on the real control plane that read as 100 % of Watch calls failing."""
+    text = (
+        "# TYPE grpc_server_handled_total counter\n"
+        'grpc_server_handled_total{grpc_code="Unavailable",grpc_method="Watch",'
+        'grpc_service="etcdserverpb.Watch",grpc_type="bidi_stream"} 12\n'
+        'grpc_server_handled_total{grpc_code="OK",grpc_method="Range",'
+        'grpc_service="etcdserverpb.KV",grpc_type="unary"} 40\n'
+    )
+    assert parse_page(text, 0.0).grpc == {"Range": (40, 0)}
+
+
 def test_a_page_that_is_not_prometheus_text_raises_value_error() -> None:
     with pytest.raises(ValueError):
         parse_page(f"# TYPE {LEADER_CHANGES[:-6]} counter\n{LEADER_CHANGES} many\n", 0.0)

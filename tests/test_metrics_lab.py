@@ -150,7 +150,7 @@ async def test_a_fragmented_database_raises_db_fragmented(config: Config, lab: L
         names = {m.endpoint: m.name for m in found.etcd.members}
         assert fragmented and names[defragmented] not in fragmented
         [finding] = [f for f in found.findings if f.id == "etcd.db-fragmented"][:1]
-        assert finding.action == "defragment" and "etcd_mvcc_db" in finding.evidence
+        assert finding.action == "rolling-defragment" and "etcd_mvcc_db" in finding.evidence
     finally:
         for node in lab.spec.nodes:  # leaves the lab as it found it: no file mostly free
             await collector.etcd_client.defragment(node.client_url)

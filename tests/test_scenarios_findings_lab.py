@@ -15,7 +15,10 @@ STAGED = ("learner", "stale-member", "alarm")
 
 @pytest.fixture(scope="module")
 def staged_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory.mktemp("staged-lab"), scenarios=STAGED) as lab:
+    staged = running_lab(
+        tmp_path_factory.mktemp("staged-lab"), scenarios=STAGED, control_plane=False
+    )
+    with staged as lab:
         yield lab
 
 

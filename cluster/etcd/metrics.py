@@ -73,7 +73,10 @@ class MetricsSample:
     `at` is the wall-clock time (epoch seconds) the page was read; rates divide by the time
     between two samples' `at`. `histograms` holds the WAL fsync and backend commit buckets
     under their family names, `peers` the peer round trips by peer ID (as etcd writes it);
-    `grpc` maps each gRPC method to (handled, failed) since the member started.
+    `grpc` maps each unary gRPC method to (handled, failed) since the member started. Streams
+    (Watch, LeaseKeepAlive) are left out: a stream is counted when it ends, and one ends as
+    `Unavailable` whenever its client goes away (an API server restarting, a watch it drops),
+    which on a healthy control plane made Watch 100 % "failed".
     """
 
     at: float
@@ -110,7 +113,7 @@ def parse_page(page: str, at: float) -> MetricsSample:
             name, labels, value = sample.name, sample.labels, float(sample.value)
             if name in SCALARS:
                 scalars[name] = value
-            elif name == GRPC_HANDLED:
+            elif name == GRPC_HANDLED and labels.get("grpc_type", "unary") == "unary":
                 method = labels.get("grpc_method", "?")
                 if method in grpc or len(grpc) < MAX_LABELLED:
                     handled, failed = grpc.get(method, (0.0, 0.0))
