@@ -135,6 +135,8 @@ class KubeAgent:
                 except API_ERRORS as exc:
                     log.warning("%s: API: %s", self.name, _short(exc))
                     self._posted.clear()
+                    # as a kubelet retries: status and Lease again at the first answer
+                    self._last_status = self._last_lease = float("-inf")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), SYNC_SECONDS)
         finally:
