@@ -223,7 +223,7 @@ class CockpitApp(App[None]):
 
     def _refresh_failed(self, exc: Exception) -> None:
         """A defect in a refresh: said on screen; the next one tries again."""
-        self.query_one("#status-line", Static).update(f"refresh failed: {exc!r}")
+        self.say(f"refresh failed: {exc!r}")
 
     async def _refresh(self, fresh: bool = False) -> bool:
         """One refresh, run by the scheduler (never two at once, never in a worker: one a
@@ -233,7 +233,7 @@ class CockpitApp(App[None]):
             collector = await asyncio.wrap_future(self._collector)
             snapshot = await self.background.run(collector.collect(fresh))
         except Exception as exc:
-            self.query_one("#status-line", Static).update(f"refresh failed: {exc}")
+            self.say(f"refresh failed: {exc}")
             calm_garbage_collector()  # no first screen to wait for
             self.call_after_refresh(self.later_panes)
             return False
@@ -242,9 +242,17 @@ class CockpitApp(App[None]):
         self.show(snapshot)
         return any(member.reachable for member in snapshot.etcd.members)
 
+    def say(self, status: str) -> None:
+        """The status line's text (none once the app is closing: a refresh or an action may
+        end after its screens are gone)."""
+        if self.is_running:
+            self.query_one("#status-line", Static).update(status)
+
     def show(self, snapshot: Snapshot) -> None:
         """Puts a snapshot on screen: the header, the incident bar, the pane on show and the
-        status line (the other panes catch up when shown)."""
+        status line (the other panes catch up when shown); nothing once the app is closing."""
+        if not self.is_running:
+            return
         self.snapshot = snapshot
         self.refresh_count += 1
         self._ring_for_new_criticals(snapshot)
@@ -258,7 +266,7 @@ class CockpitApp(App[None]):
             status = f"etcd: {snapshot.etcd.error}"
         if self.read_only:
             status = f"👁 READ-ONLY (actions disabled) · {status}"
-        self.query_one("#status-line", Static).update(status)
+        self.say(status)
         if self.refresh_count == 1:
             calm_garbage_collector()  # the first screen is filled
             self.call_after_refresh(self.later_panes)
@@ -384,7 +392,7 @@ class CockpitApp(App[None]):
 
     def action_preflight(self) -> None:
         """The go / no-go list before maintenance (tui/preflight.py), on a fresh read."""
-        self.query_one("#status-line", Static).update("⏳ preflight: reading the cluster")
+        self.say("⏳ preflight: reading the cluster")
         self.run_worker(self._preflight(), group="preflight", exit_on_error=False)
 
     async def _preflight(self) -> None:
@@ -401,7 +409,7 @@ class CockpitApp(App[None]):
         except Exception as exc:  # a defect, not the cluster (the checks say its faults)
             self.notify(f"preflight: cannot read the cluster: {exc}", severity="error")
             return
-        self.query_one("#status-line", Static).update("preflight done")
+        self.say("preflight done")
         self.push_screen(PreflightScreen(found, self.config.name))
 
     # -- guarded actions ---------------------------------------------------------------------
@@ -427,8 +435,7 @@ class CockpitApp(App[None]):
             provisioner=provisioner,
             thresholds=self.config.thresholds,
         )
-        status = self.query_one("#status-line", Static)
-        status.update(f"⏳ {action.describe()}: re-reading the cluster for the guard")
+        self.say(f"⏳ {action.describe()}: re-reading the cluster for the guard")
         self.run_worker(self._confirm(action), group="action", exit_on_error=False)
 
     async def _confirm(self, action: Action) -> None:
@@ -469,7 +476,6 @@ class CockpitApp(App[None]):
         from actions.registry import context_for
         from actions.runner import Status, run
 
-        status = self.query_one("#status-line", Static)
         watched = None
         if action.spec.multi_step:  # one line per step, on a screen the operator can watch
             from widgets.progress import ActionProgressScreen
@@ -478,7 +484,7 @@ class CockpitApp(App[None]):
             self.push_screen(watched)
 
         def progress(line: str) -> None:
-            status.update(f"⏳ {line}")
+            self.say(f"⏳ {line}")
             if watched is not None:
                 watched.add(line)
 
@@ -506,7 +512,7 @@ class CockpitApp(App[None]):
             severity=severity,
             timeout=15,
         )
-        status.update(f"last action: {action.describe()}: {result.status.value}")
+        self.say(f"last action: {action.describe()}: {result.status.value}")
         if watched is not None:
             watched.finish(f"{result.status.value}: {result.message}", severity == "information")
         self.action_refresh_now(fresh=True)
