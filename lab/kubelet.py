@@ -90,6 +90,7 @@ class PodState:
     last_exit: int | None = None
     exits: list[int] = field(default_factory=list)
     failures: int = 0  # consecutive failed readiness probes
+    next_probe: float = 0.0  # the loop time the next one is due
 
     @property
     def running(self) -> bool:
@@ -206,46 +207,99 @@ class LabKubelet:
         await asyncio.gather(*(self._stop(pod) for pod in self.pods.values()))
 
     async def _probe_forever(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            pods = [pod for pod in self.pods.values() if pod.running]
-            results = await asyncio.gather(*(self._probe(pod) for pod in pods))
-            for pod, (ready, note) in zip(pods, results, strict=True):
-                if not pod.running:
-                    continue
-                # as a kubelet: Ready at the first success, not Ready only after the probe's
-                # failureThreshold consecutive failures (a busy API server misses one at times)
-                pod.failures = 0 if ready else pod.failures + 1
-                if ready or not pod.ready or pod.failures >= _failure_threshold(pod):
-                    pod.ready, pod.note = ready, note
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), PROBE_SECONDS)
+        """One probe at a time per pod, each on its own period and deadline (a kubelet's
+        probe workers): a slow pod never delays another's."""
+        loop = asyncio.get_running_loop()
+        probing: dict[str, asyncio.Task[None]] = {}
+        try:
+            while not stop.is_set():
+                for file, pod in self.pods.items():
+                    task = probing.get(file)
+                    if (
+                        pod.running
+                        and (task is None or task.done())
+                        and loop.time() >= pod.next_probe
+                    ):
+                        probing[file] = asyncio.create_task(self._probe_once(pod))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), POLL_SECONDS)
+        finally:
+            for task in probing.values():
+                task.cancel()
 
-    async def _probe(self, pod: PodState) -> tuple[bool, str]:
+    async def _probe_once(self, pod: PodState) -> None:
+        process, probe = pod.process, Probe.of(pod.document)
+        ready, note = await self._probe(pod, probe)
+        pod.next_probe = asyncio.get_running_loop().time() + probe.period
+        if pod.process is not process or not pod.running:
+            return  # stopped or restarted meanwhile: this answer is about a process gone
+        # as a kubelet: Ready at the first success, not Ready only after the probe's
+        # failureThreshold consecutive failures (a busy API server misses one at times)
+        pod.failures = 0 if ready else pod.failures + 1
+        if ready or not pod.ready or pod.failures >= probe.failure_threshold:
+            if ready != pod.ready:
+                log.info("%s: %s %s", self.name, pod.component, "ready" if ready else note)
+            pod.ready, pod.note = ready, note
+
+    async def _probe(self, pod: PodState, probe: Probe) -> tuple[bool, str]:
         """The pod's readiness from its manifest's probe (readiness, else liveness)."""
-        container = pod.document["spec"]["containers"][0]
-        probe = container.get("readinessProbe") or container.get("livenessProbe") or {}
-        get = probe.get("httpGet") or {}
-        host, port = str(get.get("host") or "127.0.0.1"), int(get.get("port") or 0)
+        host, port = probe.host, probe.port
         if not port:
             return True, ""
-        if str(get.get("scheme", "HTTP")).upper() == "HTTPS" and pod.component in SELF_SIGNED:
+        if probe.scheme == "HTTPS" and pod.component in SELF_SIGNED:
             try:
                 _, writer = await asyncio.wait_for(
-                    asyncio.open_connection(host, port), PROBE_TIMEOUT_SECONDS
+                    asyncio.open_connection(host, port), probe.timeout
                 )
             except (OSError, TimeoutError) as exc:
                 return False, f"readiness: {host}:{port}: {exc or 'no answer'}"
             writer.close()
             return True, ""
-        url = f"{str(get.get('scheme', 'HTTP')).lower()}://{host}:{port}{get.get('path', '/')}"
-        return await asyncio.to_thread(_http_ready, url)
+        url = f"{probe.scheme.lower()}://{host}:{port}{probe.path}"
+        return await asyncio.to_thread(_http_ready, url, probe.timeout)
 
 
-def _failure_threshold(pod: PodState) -> int:
-    container = pod.document["spec"]["containers"][0]
-    probe = container.get("readinessProbe") or container.get("livenessProbe") or {}
-    threshold = probe.get("failureThreshold", 3)
-    return threshold if isinstance(threshold, int) and threshold > 0 else 3
+@dataclass(frozen=True)
+class Probe:
+    """What the kubelet asks a pod, how often and how patiently.
+
+    A manifest's readinessProbe is followed as a kubelet follows it: its period, its timeout
+    (kubeadm gives the API server's /readyz 15 s) and its failureThreshold. A pod without one
+    (kubeadm's etcd, controller-manager and scheduler have liveness and startup probes only)
+    is Ready for a kubelet once started; the lab asks the liveness probe's endpoint instead,
+    every second with a short timeout, so a component that stopped answering shows within
+    seconds rather than at its restart.
+    """
+
+    host: str
+    port: int
+    path: str
+    scheme: str
+    period: float
+    timeout: float
+    failure_threshold: int
+
+    @classmethod
+    def of(cls, document: dict) -> Probe:
+        container = document["spec"]["containers"][0]
+        readiness = container.get("readinessProbe")
+        probe = readiness or container.get("livenessProbe") or {}
+        get = probe.get("httpGet") or {}
+
+        def seconds(field: str, default: float) -> float:
+            value = probe.get(field) if readiness else None
+            return float(value) if isinstance(value, int | float) and value > 0 else default
+
+        threshold = probe.get("failureThreshold")
+        return cls(
+            host=str(get.get("host") or "127.0.0.1"),
+            port=int(get.get("port") or 0),
+            path=str(get.get("path", "/")),
+            scheme=str(get.get("scheme", "HTTP")).upper(),
+            period=seconds("periodSeconds", PROBE_SECONDS),
+            timeout=seconds("timeoutSeconds", PROBE_TIMEOUT_SECONDS),
+            failure_threshold=threshold if isinstance(threshold, int) and threshold > 0 else 3,
+        )
 
 
 # Their secure ports serve certificates they make themselves at start: nothing to verify
@@ -253,11 +307,11 @@ def _failure_threshold(pod: PodState) -> int:
 SELF_SIGNED = frozenset({"kube-controller-manager", "kube-scheduler"})
 
 
-def _http_ready(url: str) -> tuple[bool, str]:
+def _http_ready(url: str, timeout: float) -> tuple[bool, str]:
     """(ready, why not) of one HTTP(S) probe; HTTPS is verified against the cluster CA."""
     context = ssl.create_default_context(cafile=CLUSTER_CA) if url.startswith("https") else None
     try:
-        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_SECONDS, context=context) as reply:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as reply:
             reply.read(4096)
             return True, ""
     except urllib.error.HTTPError as exc:

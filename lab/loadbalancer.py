@@ -99,6 +99,8 @@ class LoadBalancer:
                     continue
                 await _splice(reader, writer, *upstream)
                 return
+        except asyncio.CancelledError:
+            pass  # the balancer stops: asyncio would log a connection's cancellation as an error
         finally:
             self._open.discard(task)
             writer.close()

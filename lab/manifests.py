@@ -42,12 +42,14 @@ def etcd_command(node: LabNode, initial_cluster: str, state: str = "new") -> lis
     ]
 
 
-def _probe(host: str, path: str, port: int, scheme: str, initial: int, failures: int) -> dict:
+def _probe(
+    host: str, path: str, port: int, scheme: str, initial: int, failures: int, period: int = 10
+) -> dict:
     return {
         "failureThreshold": failures,
         "httpGet": {"host": host, "path": path, "port": port, "scheme": scheme},
         "initialDelaySeconds": initial,
-        "periodSeconds": 10,
+        "periodSeconds": period,
         "timeoutSeconds": 15,
     }
 
@@ -65,7 +67,7 @@ def _pod(name: str, image: str, command: list[str], probe: tuple[str, str, int, 
         "startupProbe": _probe(host, path, port, scheme, 10, 24),
     }
     if name == "kube-apiserver":
-        container["readinessProbe"] = _probe(host, "/readyz", port, scheme, 0, 3)
+        container["readinessProbe"] = _probe(host, "/readyz", port, scheme, 0, 3, period=1)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
