@@ -1,7 +1,12 @@
 """Fixtures: one real lab per test module (tests restore what they change).
 
 A module's lab is etcd-only (kubeadm's external etcd topology: no Kubernetes API, quicker to
-start and quieter) unless the module sets `LAB_CONTROL_PLANE = True`."""
+start and quieter) unless the module sets `LAB_CONTROL_PLANE = True`.
+
+Tests run in random order (pytest-randomly). A test marked `fresh_lab` judges the module's lab
+as `lab up` left it (a clean lab raises no warning): a restored lab is not the same, its
+metrics remember the last five minutes, so such a test runs first in its module.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,19 @@ from cluster.collect import Collector
 from cluster.config import Config
 from lab.control import Lab
 from tests.helpers import running_lab
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    first_of_module: dict[object, int] = {}
+    for index, item in enumerate(items):
+        first_of_module.setdefault(item.module, index)  # type: ignore[attr-defined]
+    items.sort(  # stable: each module's tests stay together and in their shuffled order
+        key=lambda item: (
+            first_of_module[item.module],  # type: ignore[attr-defined]
+            item.get_closest_marker("fresh_lab") is None,
+        )
+    )
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,34 @@ async def eventually(
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}")
 
 
+def loud(snapshot: Any) -> list[tuple[str, str, str]]:
+    """(id, subject, evidence) of the snapshot's findings at WARNING or worse."""
+    from cluster.model import Severity
+
+    return [
+        (f.id, f.subject, f.evidence) for f in snapshot.findings if f.severity >= Severity.WARNING
+    ]
+
+
+async def settled(collector: Any, also: Callable[[Any], bool] = lambda _: True) -> Any:
+    """The first snapshot of a fresh lab with no warning (and `also`), within a minute.
+
+    Three API servers, their controllers and a cockpit starting at once load a 2-core CI box
+    for a while after `lab up` returns, and its first seconds may show what that load does
+    (a /readyz that misses its deadline, a slow Range); a clean lab is judged once it settled,
+    then held to no warnings for as long as the test looks.
+    """
+
+    async def quiet() -> Any:
+        snapshot = await collector.collect()
+        return snapshot if not loud(snapshot) and also(snapshot) else None
+
+    try:
+        return await eventually(quiet, 60.0, "a settled lab")
+    except AssertionError:
+        raise AssertionError(f"never settled: {loud(await collector.collect())}") from None
+
+
 def kcockpit(
     *args: str,
     timeout: float = 30.0,

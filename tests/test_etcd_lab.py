@@ -31,6 +31,7 @@ def _restore(lab: Lab):
     wait_until(lambda: healthy(lab), 30, "the lab healthy again after the test")
 
 
+@pytest.mark.fresh_lab
 def test_clean_lab_report(lab: Lab) -> None:
     result = kcockpit("report", "--config", str(lab.paths.config), "--json")
     assert result.returncode == 0, result.stderr

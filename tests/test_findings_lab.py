@@ -1,6 +1,6 @@
 """The findings catalog staged for real on one shared lab: each test stages, checks, restores.
 
-The clean-lab test runs first (module order) so it sees the lab before anything is staged.
+The clean-lab test runs first (`fresh_lab`) so it sees the lab before anything is staged.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from cluster.model import Severity, Snapshot
 from lab.control import Lab
 from lab.layout import find_etcd
 from lab.running_scenarios import add_unstarted_member, fragment_one_member
-from tests.helpers import PROJECT, eventually, kcockpit, wait_until
+from tests.helpers import PROJECT, eventually, kcockpit, loud, settled, wait_until
 from tests.test_app_etcd import until
 from tui.app import CockpitApp
 from widgets.confirm import ConfirmScreen
@@ -66,17 +66,14 @@ async def showing(
         raise AssertionError(f"{exc}; last findings: {seen}") from None
 
 
+@pytest.mark.fresh_lab
 async def test_clean_lab_has_no_warnings_across_30_seconds(collector: Collector) -> None:
+    await settled(collector)
     deadline = time.monotonic() + CLEAN_SECONDS
     refreshes = 0
     while time.monotonic() < deadline:
         snapshot = await collector.collect()
-        loud = [
-            (f.id, f.subject, f.evidence)
-            for f in snapshot.findings
-            if f.severity >= Severity.WARNING
-        ]
-        assert loud == [], f"refresh {refreshes}: {loud}"
+        assert loud(snapshot) == [], f"refresh {refreshes}: {loud(snapshot)}"
         refreshes += 1
         await asyncio.sleep(collector.config.refresh)
     assert refreshes >= 10

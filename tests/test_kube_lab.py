@@ -20,7 +20,7 @@ from cluster.kube.source import KubeSource
 from cluster.model import Severity, Snapshot
 from lab.control import Lab
 from lab.loadbalancer import endpoint_url
-from tests.helpers import eventually
+from tests.helpers import eventually, loud, settled
 from tests.test_app_etcd import until
 from tui.app import CockpitApp
 from widgets.cni_pane import CniPane
@@ -61,16 +61,16 @@ async def honest_view(lab: Lab, source: KubeSource) -> KubeView:
     return view
 
 
+@pytest.mark.fresh_lab
 async def test_clean_lab_nodes_ready_daemonsets_ready_no_warnings(
     lab: Lab, collector: Collector
 ) -> None:
-    async def every_api_server_an_endpoint() -> Snapshot | None:
+    def every_api_server_an_endpoint(snapshot: Snapshot) -> bool:
         # each API server adds itself to the `kubernetes` Endpoints once it is up
-        snapshot = await collector.collect()
         endpoints = snapshot.kube.endpoints if snapshot.kube else None
-        return snapshot if endpoints and len(endpoints.ready) == len(lab.spec.nodes) else None
+        return bool(endpoints) and len(endpoints.ready) == len(lab.spec.nodes)
 
-    snapshot = await eventually(every_api_server_an_endpoint, 30, "three API endpoints")
+    snapshot = await settled(collector, every_api_server_an_endpoint)
     view = snapshot.kube
     assert view is not None and view.reachable, view
     assert view.server == endpoint_url(lab.spec)  # the bridge's address: the load balancer's
@@ -91,7 +91,7 @@ async def test_clean_lab_nodes_ready_daemonsets_ready_no_warnings(
     }
     assert collector.kube is not None
     await honest_view(lab, collector.kube)
-    assert not [f for f in snapshot.findings if f.severity >= Severity.WARNING], snapshot.findings
+    assert not loud(await collector.collect())
 
 
 async def test_the_api_is_read_every_interval_and_at_once_when_fresh(config: Config) -> None:

@@ -78,6 +78,7 @@ async def showing(
     return await eventually(probe, timeout, f"finding {finding_id}")
 
 
+@pytest.mark.fresh_lab
 async def test_a_clean_lab_is_read_from_every_member_and_raises_no_metrics_warning(
     metrics_collector: Collector,
 ) -> None:

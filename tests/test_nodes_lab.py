@@ -53,6 +53,7 @@ def silent_server(lab: Lab) -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+@pytest.mark.fresh_lab
 def test_clean_lab_nodes_in_report(lab: Lab) -> None:
     findings: list[list[dict]] = []
 

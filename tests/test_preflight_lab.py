@@ -62,6 +62,7 @@ def healthy(lab: Lab) -> None:
     wait_until(lambda: report_json(lab.paths.config)["etcd"]["healthy"] == 3, 30, "3 healthy")
 
 
+@pytest.mark.fresh_lab
 def test_green_on_a_clean_lab_and_red_without_a_recent_snapshot(
     lab: Lab, state: Path, tmp_path: Path
 ) -> None:
