@@ -181,6 +181,21 @@ class MetricsTrend:
 
 
 @dataclass(frozen=True)
+class FailedCalls:
+    """One gRPC method's calls over a window: `failed` of the `handled` failed, and how many
+    failed with each failing code (`codes`, the most frequent first)."""
+
+    method: str
+    handled: int
+    failed: int
+    codes: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def share(self) -> float:
+        return self.failed / self.handled if self.handled else 0.0
+
+
+@dataclass(frozen=True)
 class MemberMetrics:
     """The figures of one member's own `/metrics` over a window of its recent scrapes.
 
@@ -189,7 +204,7 @@ class MemberMetrics:
     failed proposals and the growth. Quantiles are etcd's histograms' bucket increases over the
     window, as `histogram_quantile(0.99, rate(...))` computes them; None when the window saw no
     observation. `peer_rtt_p99` is (peer member ID as etcd writes it, p99) per peer;
-    `grpc_failed` the gRPC method with the largest failed share and that share.
+    `grpc_failed` the calls of the gRPC method with the largest failed share.
     """
 
     member: str
@@ -208,7 +223,7 @@ class MemberMetrics:
     fsync_p99: float | None = None
     commit_p99: float | None = None
     peer_rtt_p99: tuple[tuple[str, float], ...] = ()
-    grpc_failed: tuple[str, float] | None = None
+    grpc_failed: FailedCalls | None = None
     growth_per_second: float | None = None
     trend: MetricsTrend = field(default_factory=MetricsTrend)
 

@@ -6,7 +6,14 @@ import datetime as dt
 from typing import Any
 
 from cluster.kube.report import kube_json
-from cluster.model import EtcdMember, Finding, LeaderChange, MemberMetrics, Snapshot
+from cluster.model import (
+    EtcdMember,
+    FailedCalls,
+    Finding,
+    LeaderChange,
+    MemberMetrics,
+    Snapshot,
+)
 from cluster.nodes.report import nodes_json
 
 
@@ -52,12 +59,19 @@ def metrics_json(metrics: MemberMetrics, now: dt.datetime) -> dict[str, Any]:
         "wal_fsync_p99_seconds": metrics.fsync_p99,
         "backend_commit_p99_seconds": metrics.commit_p99,
         "peer_round_trip_p99_seconds": dict(metrics.peer_rtt_p99),
-        "grpc_failed": (
-            {"method": metrics.grpc_failed[0], "share": metrics.grpc_failed[1]}
-            if metrics.grpc_failed
-            else None
-        ),
+        "grpc_failed": grpc_failed_json(metrics.grpc_failed) if metrics.grpc_failed else None,
         "db_growth_bytes_per_second": metrics.growth_per_second,
+    }
+
+
+def grpc_failed_json(calls: FailedCalls) -> dict[str, Any]:
+    """The calls of the method failing most: its share, counts and the count per code."""
+    return {
+        "method": calls.method,
+        "share": calls.share,
+        "failed": calls.failed,
+        "handled": calls.handled,
+        "codes": dict(calls.codes),
     }
 
 

@@ -34,9 +34,11 @@ from cluster.kube.model import (
 from cluster.model import (
     EtcdCluster,
     EtcdMember,
+    FailedCalls,
     Finding,
     MemberHash,
     MemberMetrics,
+    Severity,
     Snapshot,
 )
 from cluster.nodes.model import (
@@ -53,6 +55,7 @@ from cluster.nodes.model import (
     NodeState,
     StaticPod,
 )
+from cluster.report import metrics_json
 from tests.helpers import PROJECT
 from tests.test_engine_rules import member as engine_member
 from tui.cli import main
@@ -295,7 +298,9 @@ CASES: dict[str, Case] = {
     "etcd.slow-peer": lambda bad: metrics(peer_rtt_p99=(("2", 0.2 if bad else 0.1),)),
     "etcd.leader-changes": lambda bad: metrics(leader_changes=4 if bad else 3),
     "etcd.failed-proposals": lambda bad: metrics(failed_per_minute=6.0 if bad else 4.0),
-    "etcd.grpc-errors": lambda bad: metrics(grpc_failed=("Range", 0.02 if bad else 0.005)),
+    "etcd.grpc-errors": lambda bad: metrics(
+        grpc_failed=FailedCalls("Range", 200, 4 if bad else 1, (("Unavailable", 4 if bad else 1),))
+    ),
     "etcd.db-fragmented": lambda bad: metrics(
         db_size=200 * 1024**2, db_in_use=(90 if bad else 110) * 1024**2
     ),
@@ -329,6 +334,44 @@ def test_each_finding_is_raised_and_not_when_its_condition_is_inverted(spec) -> 
     assert {f.severity for f in raised} <= set(spec.severities)
     assert {f.action for f in raised} <= {spec.action, None}
     assert spec.id not in {f.id for f in findings(CASES[spec.id], False)}
+
+
+@pytest.mark.parametrize(
+    ("codes", "summary"),
+    [
+        (
+            (("DeadlineExceeded", 5), ("Unavailable", 2)),
+            "13.7% of Range calls fail (mostly DeadlineExceeded)",
+        ),
+        ((("Unavailable", 7),), "13.7% of Range calls fail (all Unavailable)"),
+        (
+            (("Internal", 3), ("Unavailable", 2), ("DeadlineExceeded", 2)),
+            "13.7% of Range calls fail",
+        ),
+    ],
+)
+def test_grpc_errors_count_the_failed_calls_by_code(
+    codes: tuple[tuple[str, int], ...], summary: str
+) -> None:
+    calls = FailedCalls("Range", handled=51, failed=7, codes=codes)
+    [found] = [
+        f for f in evaluate(metrics(window=30.0, grpc_failed=calls)) if f.id == "etcd.grpc-errors"
+    ]
+    counts = ", ".join(f"{code} {n}" for code, n in codes)
+    assert found.summary == f"cp-1: {summary}"
+    assert found.evidence.startswith(
+        f"grpc_server_handled_total{{grpc_method=Range}}: 7 of 51 calls failed (13.7%) "
+        f"over the last 30 s: {counts} (member cp-1, "
+    )
+    assert found.severity is Severity.CRITICAL
+    report = metrics_json(MemberMetrics("cp-1", "e", grpc_failed=calls), NOW)
+    assert report["grpc_failed"] == {
+        "method": "Range",
+        "share": 7 / 51,
+        "failed": 7,
+        "handled": 51,
+        "codes": dict(codes),
+    }
 
 
 def test_every_action_a_finding_advertises_is_a_real_action() -> None:

@@ -24,6 +24,7 @@ from cluster.etcd.metrics import (
     wanted_lines,
 )
 from cluster.etcd.rates import bucket_increase, figures, increase, quantile, slope
+from cluster.model import FailedCalls
 from cluster.untrusted import neutralized
 from tests.helpers import PROJECT
 
@@ -44,7 +45,7 @@ def test_a_page_is_read_into_its_scalars_histograms_and_grpc_counters() -> None:
     assert first.scalars[LEADER_CHANGES] == 1
     assert first.histograms[FSYNC][0] == (0.001, 30)
     assert first.histograms[FSYNC][-1] == (float("inf"), 36)
-    assert first.grpc["Put"] == (30, 0)
+    assert first.grpc["Put"] == (30, {})
 
 
 def test_only_the_wanted_series_reach_the_parser() -> None:
@@ -58,7 +59,7 @@ def test_only_the_wanted_series_reach_the_parser() -> None:
     )
     kept = wanted_lines(text)
     assert "go_goroutines" not in kept and "Aborted" not in kept
-    assert parse_page(text, 0.0).grpc == {"Put": (100, 3)}
+    assert parse_page(text, 0.0).grpc == {"Put": (100, {"Unavailable": 3})}
 
 
 def test_streams_ending_when_their_client_leaves_are_not_failed_requests() -> None:
@@ -71,7 +72,7 @@ def test_streams_ending_when_their_client_leaves_are_not_failed_requests() -> No
         'grpc_server_handled_total{grpc_code="OK",grpc_method="Range",'
         'grpc_service="etcdserverpb.KV",grpc_type="unary"} 40\n'
     )
-    assert parse_page(text, 0.0).grpc == {"Range": (40, 0)}
+    assert parse_page(text, 0.0).grpc == {"Range": (40, {})}
 
 
 def test_a_page_that_is_not_prometheus_text_raises_value_error() -> None:
@@ -122,7 +123,7 @@ def test_figures_over_two_scrapes_five_seconds_apart() -> None:
     assert read.fsync_p99 == pytest.approx(0.0036)
     assert read.leader_changes == 0
     assert read.failed_per_minute == 0
-    assert read.grpc_failed == ("Put", 0.0)
+    assert read.grpc_failed == FailedCalls("Put", handled=20, failed=0)
     assert read.has_leader is True and read.quota == 2 * 1024**3
     assert len(read.trend.applied_per_second) == 1
 
@@ -131,7 +132,8 @@ def test_the_rate_window_keeps_only_recent_scrapes() -> None:
     samples = [sample(1, 0.0), sample(2, 400.0), sample(3, 405.0)]
     read = figures("m1", "e", samples, rate_window=300, long_window=900)
     assert read.window == 5.0 and read.long_window == 405.0
-    assert read.grpc_failed == ("Put", 0.0)
+    assert read.grpc_failed and read.grpc_failed.method == "Put"
+    assert read.grpc_failed.share == 0.0
     assert read.applied_per_second == pytest.approx((61 - 54) / 5)
 
 
@@ -145,18 +147,41 @@ def test_growth_is_the_least_squares_slope() -> None:
     assert slope([(5, 1)]) is None
 
 
-def test_grpc_failures_are_shared_per_method() -> None:
-    def text(ok: int, failed: int) -> str:
+def test_grpc_failures_are_shared_per_method_and_counted_per_code() -> None:
+    def text(ok: int, unavailable: int, deadline: int) -> str:
         return (
             f"# TYPE {GRPC_HANDLED[:-6]} counter\n"
             f'{GRPC_HANDLED}{{grpc_code="OK",grpc_method="Range"}} {ok}\n'
-            f'{GRPC_HANDLED}{{grpc_code="Unavailable",grpc_method="Range"}} {failed}\n'
+            f'{GRPC_HANDLED}{{grpc_code="Unavailable",grpc_method="Range"}} {unavailable}\n'
+            f'{GRPC_HANDLED}{{grpc_code="DeadlineExceeded",grpc_method="Range"}} {deadline}\n'
             f'{GRPC_HANDLED}{{grpc_code="NotFound",grpc_method="Range"}} 7\n'
         )
 
-    samples = [parse_page(text(100, 1), 0.0), parse_page(text(190, 11), 10.0)]
+    assert parse_page(text(100, 1, 0), 0.0).grpc == {"Range": (108, {"Unavailable": 1})}
+    samples = [parse_page(text(100, 1, 0), 0.0), parse_page(text(183, 3, 15), 10.0)]
     read = figures("m1", "e", samples, 300, 900)
-    assert read.grpc_failed == ("Range", pytest.approx(10 / 100))
+    assert read.grpc_failed == FailedCalls(
+        "Range", handled=100, failed=17, codes=(("DeadlineExceeded", 15), ("Unavailable", 2))
+    )
+    assert read.grpc_failed.share == pytest.approx(17 / 100)
+
+
+def test_a_failing_codes_counter_that_restarts_counts_whole() -> None:
+    """After a restart the member's counters begin again, and a code at 0 is not on the page."""
+
+    def text(ok: int, unavailable: int) -> str:
+        failed = f'{GRPC_HANDLED}{{grpc_code="Unavailable",grpc_method="Put"}} {unavailable}\n'
+        return (
+            f"# TYPE {GRPC_HANDLED[:-6]} counter\n"
+            f'{GRPC_HANDLED}{{grpc_code="OK",grpc_method="Put"}} {ok}\n'
+            + (failed if unavailable else "")
+        )
+
+    pages = [(0.0, text(50, 4)), (5.0, text(10, 0)), (10.0, text(15, 3))]  # restart at 5 s
+    read = figures("m1", "e", [parse_page(page, at) for at, page in pages], 300, 900)
+    assert read.grpc_failed == FailedCalls(
+        "Put", handled=10 + 8, failed=3, codes=(("Unavailable", 3),)
+    )
 
 
 def test_a_members_label_values_reach_the_snapshot_printable() -> None:
@@ -175,7 +200,7 @@ def test_a_members_label_values_reach_the_snapshot_printable() -> None:
         figures("m1", "e", [parse_page(empty, 0.0), parse_page(text, 5.0)], 300, 900)
     )
     assert read.peer_rtt_p99 and read.grpc_failed
-    shown = [read.peer_rtt_p99[0][0], read.grpc_failed[0]]
+    shown = [read.peer_rtt_p99[0][0], read.grpc_failed.method]
     assert all("\x1b" not in s and "\x07" not in s and "␛" in s for s in shown)
 
 

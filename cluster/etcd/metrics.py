@@ -64,6 +64,7 @@ _FAMILIES = frozenset(
 )
 
 Buckets = tuple[tuple[float, float], ...]  # (upper bound, cumulative count), by bound
+Calls = tuple[float, dict[str, float]]  # (calls handled, {failing code: calls}) of one method
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ class MetricsSample:
     `at` is the wall-clock time (epoch seconds) the page was read; rates divide by the time
     between two samples' `at`. `histograms` holds the WAL fsync and backend commit buckets
     under their family names, `peers` the peer round trips by peer ID (as etcd writes it);
-    `grpc` maps each unary gRPC method to (handled, failed) since the member started. Streams
+    `grpc` maps each unary gRPC method to the calls it handled since the member started and,
+    per failing code (`GRPC_FAILURE_CODES`, so at most seven), how many of them failed. Streams
     (Watch, LeaseKeepAlive) are left out: a stream is counted when it ends, and one ends as
     `Unavailable` whenever its client goes away (an API server restarting, a watch it drops),
     which on a healthy control plane made Watch 100 % "failed".
@@ -83,7 +85,7 @@ class MetricsSample:
     scalars: dict[str, float] = field(default_factory=dict)
     histograms: dict[str, Buckets] = field(default_factory=dict)
     peers: dict[str, Buckets] = field(default_factory=dict)
-    grpc: dict[str, tuple[float, float]] = field(default_factory=dict)
+    grpc: dict[str, Calls] = field(default_factory=dict)
 
 
 def wanted_lines(page: str) -> str:
@@ -107,7 +109,7 @@ def parse_page(page: str, at: float) -> MetricsSample:
     scalars: dict[str, float] = {}
     buckets: dict[str, list[tuple[float, float]]] = {}
     peers: dict[str, list[tuple[float, float]]] = {}
-    grpc: dict[str, tuple[float, float]] = {}
+    grpc: dict[str, Calls] = {}
     for family in text_string_to_metric_families(wanted_lines(page)):
         for sample in family.samples:
             name, labels, value = sample.name, sample.labels, float(sample.value)
@@ -116,9 +118,11 @@ def parse_page(page: str, at: float) -> MetricsSample:
             elif name == GRPC_HANDLED and labels.get("grpc_type", "unary") == "unary":
                 method = labels.get("grpc_method", "?")
                 if method in grpc or len(grpc) < MAX_LABELLED:
-                    handled, failed = grpc.get(method, (0.0, 0.0))
-                    failing = labels.get("grpc_code") in GRPC_FAILURE_CODES
-                    grpc[method] = (handled + value, failed + (value if failing else 0.0))
+                    handled, failed = grpc.get(method, (0.0, {}))
+                    code = labels.get("grpc_code", "")
+                    if code in GRPC_FAILURE_CODES:
+                        failed[code] = failed.get(code, 0.0) + value
+                    grpc[method] = (handled + value, failed)
             elif name == f"{PEER_RTT}_bucket" and "le" in labels:
                 peer = labels.get("To", "?")
                 if peer in peers or len(peers) < MAX_LABELLED:

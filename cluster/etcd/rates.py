@@ -29,7 +29,7 @@ from cluster.etcd.metrics import (
     Buckets,
     MetricsSample,
 )
-from cluster.model import MemberMetrics, MetricsTrend
+from cluster.model import FailedCalls, MemberMetrics, MetricsTrend
 
 TREND_POINTS = 60  # points a sparkline draws: 5 minutes at the default 5 s metrics interval
 MIN_GROWTH_SPAN = 30.0  # seconds of DB sizes before a growth rate is told
@@ -169,21 +169,25 @@ def figures(
     )
 
 
-def _grpc_failed(samples: Sequence[MetricsSample]) -> tuple[str, float] | None:
-    """The method with the largest share of failed calls over the samples, and that share
-    (`sum without (grpc_type, grpc_code)` per method, as the mixin divides)."""
+def _grpc_failed(samples: Sequence[MetricsSample]) -> FailedCalls | None:
+    """The calls of the method with the largest share of failed calls over the samples
+    (`sum without (grpc_type, grpc_code)` per method, as the mixin divides), each failing
+    code's increase counted on its own, as the mixin's `rate` is."""
     if len(samples) < 2:
         return None
-    shares = []
+    found = []
     for method in samples[-1].grpc:
-        pairs = [s.grpc.get(method, (0.0, 0.0)) for s in samples]
-        handled = increase([h for h, _ in pairs])
-        if handled > 0:
-            shares.append((increase([f for _, f in pairs]) / handled, method))
-    if not shares:
-        return None
-    share, method = max(shares)
-    return method, share
+        calls = [s.grpc.get(method, (0.0, {})) for s in samples]
+        handled = round(increase([h for h, _ in calls]))
+        if handled <= 0:
+            continue
+        codes = [
+            (code, round(increase([failed.get(code, 0.0) for _, failed in calls])))
+            for code in {code for _, failed in calls for code in failed}
+        ]
+        ranked = sorted(((c, n) for c, n in codes if n > 0), key=lambda cn: (-cn[1], cn[0]))
+        found.append(FailedCalls(method, handled, sum(n for _, n in ranked), tuple(ranked)))
+    return max(found, key=lambda calls: (calls.share, calls.method), default=None)
 
 
 def trend(samples: Sequence[MetricsSample]) -> MetricsTrend:

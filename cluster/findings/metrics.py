@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from cluster.findings.etcd import defragment_finding, status_command
 from cluster.findings.registry import Context, finding, rule
-from cluster.model import EtcdMember, Finding, MemberMetrics, Severity, Snapshot
+from cluster.model import EtcdMember, FailedCalls, Finding, MemberMetrics, Severity, Snapshot
 
 MIXIN = "etcd mixin (kube-prometheus)"
 HARDWARE = "etcd docs: hardware recommendations (disks: p99 fsync under 10 ms)"
@@ -229,23 +229,34 @@ def grpc_errors_rule(snapshot: Snapshot, ctx: Context) -> list[Finding]:
     t = ctx.thresholds
     findings = []
     for m in scraped(snapshot):
-        if m.grpc_failed is None or m.grpc_failed[1] <= t.grpc_failed_warning_ratio:
+        calls = m.grpc_failed
+        if calls is None or calls.share <= t.grpc_failed_warning_ratio:
             continue
-        method, share = m.grpc_failed
-        critical = share > t.grpc_failed_critical_ratio
+        critical = calls.share > t.grpc_failed_critical_ratio
+        counts = ", ".join(f"{code} {n}" for code, n in calls.codes)
         findings.append(
             _finding(
                 "etcd.grpc-errors",
                 Severity.CRITICAL if critical else Severity.WARNING,
                 m,
-                f"{share:.1%} of {method} calls fail",
-                f"grpc_server_handled_total{{grpc_method={method}}}: {share:.1%} failed "
-                f"{_window(m.window)}",
-                f"Read the member's log for {method}'s errors; Unavailable usually means no "
-                "leader or a member shutting down, DeadlineExceeded a slow disk or network.",
+                f"{calls.share:.1%} of {calls.method} calls fail{_dominant(calls)}",
+                f"grpc_server_handled_total{{grpc_method={calls.method}}}: {calls.failed} of "
+                f"{calls.handled} calls failed ({calls.share:.1%}) {_window(m.window)}: {counts}",
+                f"Read the member's log for {calls.method}'s errors; Unavailable usually means "
+                "no leader or a member shutting down, DeadlineExceeded a slow disk or network.",
             )
         )
     return findings
+
+
+def _dominant(calls: FailedCalls) -> str:
+    """` (all X)` or ` (mostly X)` when one code is more than half the failures, else ``."""
+    if not calls.codes:
+        return ""
+    code, n = calls.codes[0]
+    if n == calls.failed:
+        return f" (all {code})"
+    return f" (mostly {code})" if 2 * n > calls.failed else ""
 
 
 @rule(
