@@ -15,9 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import asyncssh
@@ -303,8 +304,8 @@ def lab_up(
         raise LabError(
             f"a lab already runs in {paths.root} (pid {running}); `kcockpit lab down --dir {root}` first"
         )
-    # Held from choosing a subnet until the bridge carries it, so two labs started at the same
-    # time (parallel test runs) never pick the same /24.
+    # Held from choosing a subnet until the bridge carries it (etcd answering on it says so),
+    # so two labs started at the same time (parallel test runs) never pick the same /24.
     with _address_lock():
         network.sweep(lambda lab_dir: LabPaths(lab_dir).daemon_pid() is not None)
         created = not paths.spec.exists()
@@ -314,17 +315,29 @@ def lab_up(
                 f"scenarios are staged when a lab is created: use a new --dir, not {root}"
             )
         pid = start_daemon(paths, owner=owner, remove_dir=remove_dir)
-        try:
-            started = time.monotonic()
-            healthy = asyncio.run(wait_healthy(paths, spec, timeout, pid))
-            if spec.control_plane:
-                wait_api(paths, spec, healthy, timeout - (time.monotonic() - started))
-            if created:
-                asyncio.run(stage_running_scenarios(spec, tls_of(paths)))
-        except BaseException:
-            _terminate(pid)
-            raise
+        started = time.monotonic()
+        healthy = _or_terminate(pid, lambda: asyncio.run(wait_healthy(paths, spec, timeout, pid)))
+
+    def settle() -> None:
+        if spec.control_plane:
+            wait_api(paths, spec, healthy, timeout - (time.monotonic() - started))
+        if created:
+            asyncio.run(stage_running_scenarios(spec, tls_of(paths)))
+
+    _or_terminate(pid, settle)
     return spec
+
+
+T = TypeVar("T")
+
+
+def _or_terminate(pid: int, step: Callable[[], T]) -> T:
+    """The step's result; if it fails (or is interrupted), the half-started lab is stopped."""
+    try:
+        return step()
+    except BaseException:
+        _terminate(pid)
+        raise
 
 
 def require_root() -> None:

@@ -11,6 +11,7 @@ metrics remember the last five minutes, so such a test runs first in its module.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.get_closest_marker("fresh_lab") is None,
         )
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The cockpit's state (leader changes, action locks, the default audit) goes to the
+    run's own directory: never the user's ~/.local/state, never another run's."""
+    path = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KCOCKPIT_STATE_DIR", str(path))
+        yield path
 
 
 @pytest.fixture(scope="module")
