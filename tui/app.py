@@ -12,6 +12,7 @@ collector's own loop (tui/background.py).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
@@ -101,13 +102,40 @@ def cockpit_commands() -> type[Provider]:
 
 
 CLOSE_SECONDS = 3.0
+Command = tuple[str, Callable[[], object], str]  # a palette entry: label, what it does, kind
 
 
 class CockpitScreen(Screen):
-    """The main screen: focus starts on the etcd members, where the operator starts (set at
-    once, not on the tabs first and then moved: each move rebuilds the footer)."""
+    """The main screen, one cluster's cockpit: focus starts on the etcd members, where the
+    operator starts (set at once, not on the tabs first and then moved: each move rebuilds the
+    footer). The app shows its cluster's snapshots on it once it is mounted."""
 
     AUTO_FOCUS = "#etcd"
+
+    def compose(self) -> ComposeResult:
+        app: CockpitApp = self.app  # type: ignore[assignment]
+        yield ClusterHeader(id="header")
+        yield IncidentBar(id="incident")
+        with TabbedContent(id="panes"):
+            with TabPane("etcd", id=FIRST_PANE):
+                yield EtcdPane(id="etcd", thresholds=app.config.thresholds)
+                with Vertical(id="etcd-findings"):
+                    yield Static("findings", classes="section")
+                    yield FindingsList(id="findings")
+            for pane_id, (title, _) in LATER_PANES.items():
+                yield TabPane(title, id=pane_id)  # filled once the first screen is up
+        yield QuietStatic("", id="status-line")
+        yield QuietFooter(compact=True)  # more keys fit at 80 columns
+
+    _started = False
+
+    def on_screen_resume(self) -> None:
+        """Its first time on top (not each time a dialog over it closes): the app starts
+        reading its cluster."""
+        if not self._started:
+            self._started = True
+            app: CockpitApp = self.app  # type: ignore[assignment]
+            app.cockpit_mounted(self)
 
 
 class CockpitApp(App[None]):
@@ -132,28 +160,43 @@ class CockpitApp(App[None]):
         read_only: bool = False,
         audit: AuditLog | None = None,
         bell: bool = False,
+        connect: bool = True,
     ) -> None:
+        """`connect`: the collector starts at once, while the UI starts (a fleet's cockpits
+        start theirs when opened)."""
         super().__init__()
-        self.config = config
         self.ring_on_critical = bell
-        self._criticals: set[str] = set()
-        self.refresh_seconds = refresh or config.refresh
-        self.read_only = read_only
+        self.refresh_asked = refresh
+        self.read_only_asked = read_only
         self.audit = audit or AuditLog.default()
         self.background = BackgroundLoop()
-        self._collector = self.background.submit(make_collector(config))
+        self.last_result: Result | None = None
+        self.operating = operating_here()
+        self.leader_log = leader_log(self.audit)
+        self.bind_cluster(
+            config, self.background.submit(make_collector(config)) if connect else None
+        )
+
+    def bind_cluster(
+        self, config: Config, collector: concurrent.futures.Future[Collector] | None
+    ) -> None:
+        """The cluster the cockpit shows from now on, read by `collector` (None: a new one,
+        started when the cockpit's screen is mounted). Read-only as asked or as its config
+        says."""
+        self.config = config
+        self._criticals: set[str] = set()
+        self.refresh_seconds = self.refresh_asked or config.refresh
+        self.read_only = self.read_only_asked or config.read_only
+        self._collector = collector
         self.snapshot: Snapshot | None = None
         self.refresh_count = 0
-        self.last_result: Result | None = None
         self.scheduler = RefreshScheduler(self._refresh, self.refresh_seconds, self._refresh_failed)
         self._later_panes: asyncio.Future[None] | None = None
         # The widgets a snapshot is shown in, by tab (found once the tab's pane is mounted, not
         # by a query through the whole tree every refresh), and which snapshot each tab shows.
         self._views: dict[str, list[SnapshotView]] = {}
         self._tab_shows: dict[str, Snapshot] = {}
-        self.operating = operating_here()
         self.last_audit = LastAuditRecord(self.audit, config.name)  # this cluster's only
-        self.leader_log = leader_log(self.audit)
         self._leader_changes_kept: tuple[LeaderChange, ...] = ()
 
     def notify(
@@ -175,45 +218,51 @@ class CockpitApp(App[None]):
     def get_default_screen(self) -> Screen:
         return CockpitScreen(id="_default")
 
-    def compose(self) -> ComposeResult:
-        yield ClusterHeader(id="header")
-        yield IncidentBar(id="incident")
-        with TabbedContent(id="panes"):
-            with TabPane("etcd", id=FIRST_PANE):
-                yield EtcdPane(id="etcd", thresholds=self.config.thresholds)
-                with Vertical(id="etcd-findings"):
-                    yield Static("findings", classes="section")
-                    yield FindingsList(id="findings")
-            for pane_id, (title, _) in LATER_PANES.items():
-                yield TabPane(title, id=pane_id)  # filled once the first screen is up
-        yield QuietStatic("", id="status-line")
-        yield QuietFooter(compact=True)  # more keys fit at 80 columns
-
     def on_mount(self) -> None:
         exit_on_hang_up(self)
-        self.query_one(ClusterHeader).show(None, self.config.name)
-        self.show_incident()
-        self._views[FIRST_PANE] = views_in(self.query_one(f"#{FIRST_PANE}", TabPane))
+
+    def cockpit_mounted(self, screen: CockpitScreen) -> None:
+        """The cockpit's screen is up: its cluster is read from now on."""
+        if self._collector is None:
+            self._collector = self.background.submit(make_collector(self.config))
+        screen.query_one(ClusterHeader).show(None, self.config.name)
+        self.show_incident(screen)
+        self._views[FIRST_PANE] = views_in(screen.query_one(f"#{FIRST_PANE}", TabPane))
         self.scheduler.start()
 
     @property
     def collector(self) -> Collector:
         """Made on the collector's thread (with its imports) while the UI starts; there is a
         snapshot, hence a collector, before anything on the UI thread asks for it."""
+        assert self._collector is not None, "the cockpit's screen is not mounted"
         return self._collector.result()
 
     async def on_unmount(self) -> None:
         await self.scheduler.stop()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._close_collector(), CLOSE_SECONDS)
+            await asyncio.wait_for(self.close_collectors(), CLOSE_SECONDS)
         self.background.stop()
 
-    async def _close_collector(self) -> None:
+    async def close_collectors(self) -> None:
+        """Closes what reads the clusters (the cockpit's collector; a fleet's too)."""
+        if self._collector is not None:
+            await self.close_collector(self._collector)
+
+    async def close_collector(self, future: concurrent.futures.Future[Collector]) -> None:
         try:
-            collector = await asyncio.wrap_future(self._collector)
+            collector = await asyncio.wrap_future(future)
         except Exception:  # it never started (the status line said why): nothing to close
             return
         await self.background.run(collector.close())
+
+    @property
+    def cockpit_shown(self) -> bool:
+        """Whether a cockpit is on screen (under a dialog, maybe), not only a fleet."""
+        return any(isinstance(screen, CockpitScreen) for screen in self.screen_stack)
+
+    def cluster_commands(self) -> list[Command]:
+        """Palette entries beyond this cockpit's own (a fleet's: the other clusters)."""
+        return []
 
     def action_refresh_now(self, fresh: bool = False) -> None:
         """A refresh at once (right after one under way); `fresh` (the operator's `r`) reads
@@ -230,6 +279,7 @@ class CockpitApp(App[None]):
         second cost the UI more than an unchanged refresh does). True when an etcd member
         answered: while none does, the scheduler backs off."""
         try:
+            assert self._collector is not None  # set before the scheduler starts
             collector = await asyncio.wrap_future(self._collector)
             snapshot = await self.background.run(collector.collect(fresh))
         except Exception as exc:
@@ -293,11 +343,11 @@ class CockpitApp(App[None]):
         except AuditWriteError as exc:
             self.notify(f"leader changes not kept for `kcockpit audit`: {exc}", severity="warning")
 
-    def show_incident(self) -> None:
+    def show_incident(self, screen: Screen | None = None) -> None:
         """Who operates, and the audit's last record (re-read only when the file changed)."""
         cluster_id = self.snapshot.etcd.cluster_id if self.snapshot else None
         last = self.last_audit.poll(cluster_id)
-        self.query_one(IncidentBar).show(self.operating, self.read_only, last)
+        (screen or self).query_one(IncidentBar).show(self.operating, self.read_only, last)
 
     # -- keyboard ----------------------------------------------------------------------------
 
@@ -447,7 +497,8 @@ class CockpitApp(App[None]):
         context = context_for(self.collector, state_dir())
         verdict = action.guard(snapshot)
         plan = None if verdict.is_refused else action.plan(snapshot, context)
-        dialog = ConfirmScreen(f"{action.title}: {action.target}", verdict, plan, self.read_only)
+        title = f"{self.config.name} · {action.title}: {action.target}"  # which cluster, always
+        dialog = ConfirmScreen(title, verdict, plan, self.read_only)
 
         def confirmed(typed: str | None) -> None:
             if typed is None:
@@ -474,7 +525,7 @@ class CockpitApp(App[None]):
         if action.spec.multi_step:  # one line per step, on a screen the operator can watch
             from widgets.progress import ActionProgressScreen
 
-            watched = ActionProgressScreen(f"{action.title}: {action.target}")
+            watched = ActionProgressScreen(f"{self.config.name} · {action.title}: {action.target}")
             self.push_screen(watched)
 
         def progress(line: str) -> None:
