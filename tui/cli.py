@@ -276,7 +276,6 @@ def run_fleet_app(
     bell: bool = False,
 ) -> int:
     """The fleet first; each cluster read-only as asked or as its own config says."""
-    gc.disable()  # as cockpit_app: the app turns it back on once the first cockpit is up
     from tui.fleet import FleetApp
 
     FleetApp(configs, reads, refresh=refresh, read_only=read_only, bell=bell).run()

@@ -42,6 +42,10 @@ COCKPIT_ACTIONS = {"refresh_now", "help", "show_pane", "fleet"}
 
 class FleetScreen(Screen):
     AUTO_FOCUS = "#fleet"
+    DEFAULT_CSS = """
+    #fleet-header { height: 1; background: $panel; }
+    #fleet { height: 1fr; }
+    """
 
     def compose(self) -> ComposeResult:
         yield QuietStatic("", id="fleet-header")
@@ -50,8 +54,8 @@ class FleetScreen(Screen):
         yield QuietFooter(compact=True)
 
     def on_mount(self) -> None:
-        app: FleetApp = self.app  # type: ignore[assignment]
-        app.show_fleet()
+        if isinstance(self.app, FleetApp):  # its rows at once, not at the next tick
+            self.app.show_fleet()
 
     def show(self, rows: list[FleetRow], now: dt.datetime, reads: int) -> None:
         """The clusters' rows (worst first) and the header over them."""

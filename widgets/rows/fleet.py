@@ -17,18 +17,22 @@ from cluster.untrusted import printable
 from widgets.format import SEVERITY_STYLE, SEVERITY_SYMBOL
 from widgets.rows.common import Cell, Column, Row
 
+# At 80 columns: the cluster, its state, its members, its worst finding, the counts and the
+# row's age; wider terminals bring back tolerance, leader, certificates and quorum.
 COLUMNS = (
     Column("cluster", "CLUSTER", 1),
     Column("verdict", "STATE", 1),
     Column("healthy", "HEALTHY", 1),
-    Column("quorum", "QUORUM", 4),
-    Column("tolerance", "TOL", 2),
-    Column("leader", "LEADER", 2),
+    Column("quorum", "QUORUM", 5),
+    Column("tolerance", "TOL", 3),
+    Column("leader", "LEADER", 3),
     Column("worst", "WORST FINDING", 1),
-    Column("findings", "FINDINGS", 3),
-    Column("certs", "CERT", 5),
+    Column("findings", "FINDINGS", 2),
+    Column("certs", "CERT", 4),
     Column("age", "AGE", 2),
 )
+WORST_WIDTH = 26  # a longer finding id or error is cut: the cockpit shows it whole
+
 
 VERDICT_STYLE = {
     Verdict.QUORUM_LOST: ("‼", SEVERITY_STYLE[Severity.CRITICAL]),
@@ -61,18 +65,22 @@ def findings_cell(row: FleetRow) -> Text:
     return text or Text("-")
 
 
+def cut(text: str) -> str:
+    return text if len(text) <= WORST_WIDTH else text[: WORST_WIDTH - 1] + "…"
+
+
 def worst_cell(row: FleetRow) -> Cell:
+    """The worst finding (or why the cluster could not be read), cut to WORST_WIDTH."""
     if row.error and (row.snapshot is None or row.verdict is Verdict.UNREACHABLE):
-        return Text(printable(row.error), style="red")
+        return Text(cut(printable(row.error)), style="red")
     snapshot = row.snapshot
     if snapshot is None:
         return "-"
     if not snapshot.findings:
         return Text("none", style="green")
     worst = snapshot.findings[0]  # the engine sorts them worst first
-    return Text(
-        f"{SEVERITY_SYMBOL[worst.severity]} {worst.id}", style=SEVERITY_STYLE[worst.severity]
-    )
+    text = cut(f"{SEVERITY_SYMBOL[worst.severity]} {worst.id}")
+    return Text(text, style=SEVERITY_STYLE[worst.severity])
 
 
 def certs_cell(row: FleetRow) -> str:
