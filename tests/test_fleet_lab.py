@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from actions.audit import AuditLog
 from cluster.fleet import Verdict
 from lab.control import Lab
 from tests.helpers import kcockpit, running_lab, wait_until
@@ -21,7 +22,10 @@ from tests.test_app_etcd import until
 from tui.app import CockpitScreen
 from tui.cli import resolve_fleet
 from tui.fleet import FleetApp, FleetScreen
+from widgets.confirm import ConfirmScreen
+from widgets.etcd_pane import EtcdPane
 from widgets.fleet_table import FleetTable
+from widgets.header import ClusterHeader
 
 LABS = ("east", "west", "north")
 GONE = "gone"  # a loopback address nothing listens on
@@ -107,13 +111,13 @@ def verdicts(app: FleetApp) -> dict[str, str]:
 
 
 async def test_the_fleet_shows_every_cluster_and_opens_its_cockpit(
-    labs: dict[str, Lab], fleet_config: Path
+    labs: dict[str, Lab], fleet_config: Path, tmp_path: Path
 ) -> None:
     found = resolve_fleet(fleet_config)
     assert found is not None
     configs, reads = found
     assert [c.name for c in configs] == [*LABS, GONE] and reads == 2
-    app = FleetApp(configs, reads)
+    app = FleetApp(configs, reads, read_only=True, audit=AuditLog(tmp_path / "audit.jsonl"))
     async with app.run_test(size=(120, 30)) as pilot:
         table = app.screen.query_one(FleetTable)
         healthy = {name: Verdict.OK.word for name in LABS} | {GONE: Verdict.UNREACHABLE.word}
@@ -153,6 +157,15 @@ async def test_the_fleet_shows_every_cluster_and_opens_its_cockpit(
         await until(pilot, lambda: isinstance(app.screen, CockpitScreen))
         assert app.config.name == "west"
         await until(pilot, lambda: app.snapshot is not None and app.snapshot.cluster_name == "west")
+        members = app.screen.query_one(EtcdPane)
+        await until(pilot, lambda: members.selected_name is not None)
+        assert members.row_count == 3
+        assert " west " in str(app.screen.query_one(ClusterHeader).render())
+        await pilot.press("x")  # remove the member under the cursor: its dialog names the cluster
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert str(app.screen.query_one("#title").render()).startswith("west · ")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, CockpitScreen))
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, FleetScreen))
         assert app.warm_clusters() == {"west"}  # its collector kept open for a while

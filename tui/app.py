@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import MountError, Widget
@@ -127,15 +128,11 @@ class CockpitScreen(Screen):
         yield QuietStatic("", id="status-line")
         yield QuietFooter(compact=True)  # more keys fit at 80 columns
 
-    _started = False
-
-    def on_screen_resume(self) -> None:
-        """Its first time on top (not each time a dialog over it closes): the app starts
-        reading its cluster."""
-        if not self._started:
-            self._started = True
-            app: CockpitApp = self.app  # type: ignore[assignment]
-            app.cockpit_mounted(self)
+    def on_mount(self) -> None:
+        """Once its panes are mounted too (after the next refresh of the screen), the app
+        starts reading its cluster."""
+        app: CockpitApp = self.app  # type: ignore[assignment]
+        self.call_after_refresh(app.cockpit_mounted, self)
 
 
 class CockpitApp(App[None]):
@@ -256,6 +253,13 @@ class CockpitApp(App[None]):
         await self.background.run(collector.close())
 
     @property
+    def cockpit(self) -> Screen:
+        """The screen the cockpit's widgets are on: a fleet's cockpit on top, else the default
+        screen (an app's own queries look at its default screen, whatever is on top)."""
+        cockpits = (s for s in reversed(self.screen_stack) if isinstance(s, CockpitScreen))
+        return next(cockpits, self.default_screen)
+
+    @property
     def cockpit_shown(self) -> bool:
         """Whether a cockpit is on screen (under a dialog, maybe), not only a fleet."""
         return any(isinstance(screen, CockpitScreen) for screen in self.screen_stack)
@@ -271,8 +275,10 @@ class CockpitApp(App[None]):
         self.scheduler.now(fresh)
 
     def _refresh_failed(self, exc: Exception) -> None:
-        """A defect in a refresh: said on screen; the next one tries again."""
-        self.query_one("#status-line", Static).update(f"refresh failed: {exc!r}")
+        """A defect in a refresh: said on screen (unless the cockpit is closing); the next one
+        tries again."""
+        with contextlib.suppress(NoMatches):
+            self.cockpit.query_one("#status-line", Static).update(f"refresh failed: {exc!r}")
 
     async def _refresh(self, fresh: bool = False) -> bool:
         """One refresh, run by the scheduler (never two at once, never in a worker: one a
@@ -283,12 +289,17 @@ class CockpitApp(App[None]):
             collector = await asyncio.wrap_future(self._collector)
             snapshot = await self.background.run(collector.collect(fresh))
         except Exception as exc:
-            self.query_one("#status-line", Static).update(f"refresh failed: {exc}")
+            with contextlib.suppress(NoMatches):  # the cockpit may be closing
+                self.cockpit.query_one("#status-line", Static).update(f"refresh failed: {exc}")
             calm_garbage_collector()  # no first screen to wait for
             self.call_after_refresh(self.later_panes)
             return False
         if self._later_panes is not None:
             await self.later_panes()  # a pane half mounted would get rows before its columns
+        try:
+            self.cockpit.query_one(ClusterHeader)  # cached until the screen's widgets change
+        except NoMatches:  # the cockpit is closing: nowhere to show the snapshot
+            return False
         self.show(snapshot)
         return any(member.reachable for member in snapshot.etcd.members)
 
@@ -299,16 +310,16 @@ class CockpitApp(App[None]):
         self.refresh_count += 1
         self._ring_for_new_criticals(snapshot)
         self._keep_leader_changes(snapshot)
-        self.query_one(ClusterHeader).show(snapshot, self.config.name)
+        self.cockpit.query_one(ClusterHeader).show(snapshot, self.config.name)
         self.show_incident()
-        self.bring_up_to_date(self.query_one("#panes", TabbedContent).active)
+        self.bring_up_to_date(self.cockpit.query_one("#panes", TabbedContent).active)
         # The footer may be cut at 80 columns: the way to every key stays on screen.
         status = f"refreshed every {self.refresh_seconds:g} s · ? all keys"
         if snapshot.etcd.error:
             status = f"etcd: {snapshot.etcd.error}"
         if self.read_only:
             status = f"👁 READ-ONLY (actions disabled) · {status}"
-        self.query_one("#status-line", Static).update(status)
+        self.cockpit.query_one("#status-line", Static).update(status)
         if self.refresh_count == 1:
             calm_garbage_collector()  # the first screen is filled
             self.call_after_refresh(self.later_panes)
@@ -347,13 +358,15 @@ class CockpitApp(App[None]):
         """Who operates, and the audit's last record (re-read only when the file changed)."""
         cluster_id = self.snapshot.etcd.cluster_id if self.snapshot else None
         last = self.last_audit.poll(cluster_id)
-        (screen or self).query_one(IncidentBar).show(self.operating, self.read_only, last)
+        (screen or self.cockpit).query_one(IncidentBar).show(self.operating, self.read_only, last)
 
     # -- keyboard ----------------------------------------------------------------------------
 
     @property
     def pane_ids(self) -> list[str]:
-        return [pane.id or "" for pane in self.query_one("#panes", TabbedContent).query(TabPane)]
+        return [
+            pane.id or "" for pane in self.cockpit.query_one("#panes", TabbedContent).query(TabPane)
+        ]
 
     async def later_panes(self) -> None:
         """Until the panes behind the other tabs are mounted (they are, once) and filled."""
@@ -362,7 +375,7 @@ class CockpitApp(App[None]):
         await asyncio.shield(self._later_panes)
 
     async def _mount_later_panes(self) -> None:
-        panes = self.query_one("#panes", TabbedContent)
+        panes = self.cockpit.query_one("#panes", TabbedContent)
         for pane_id, (_, make) in LATER_PANES.items():
             pane = panes.get_pane(pane_id)
             try:
@@ -384,7 +397,7 @@ class CockpitApp(App[None]):
     async def action_show_pane(self, number: int) -> None:
         ids = self.pane_ids
         if 0 < number <= len(ids):
-            panes = self.query_one("#panes", TabbedContent)
+            panes = self.cockpit.query_one("#panes", TabbedContent)
             panes.active = ids[number - 1]
             # Ready before its first frame, the pane's table is drawn once, not blurred and
             # then again focused (its TabActivated then finds nothing left to do).
@@ -403,7 +416,7 @@ class CockpitApp(App[None]):
 
     def help_keys(self) -> list[HelpKey]:
         """Every key: the app's, the pane jumps, the palette, then each pane's own keys."""
-        panes = self.query_one("#panes", TabbedContent)
+        panes = self.cockpit.query_one("#panes", TabbedContent)
         keys = [help_key("everywhere", b) for b in self.BINDINGS if isinstance(b, Binding)]
         keys = [k for k in keys if not k.action.startswith("show_pane")]
         for number, pane_id in enumerate(self.pane_ids, start=1):
@@ -434,7 +447,7 @@ class CockpitApp(App[None]):
 
     def action_preflight(self) -> None:
         """The go / no-go list before maintenance (tui/preflight.py), on a fresh read."""
-        self.query_one("#status-line", Static).update("⏳ preflight: reading the cluster")
+        self.cockpit.query_one("#status-line", Static).update("⏳ preflight: reading the cluster")
         self.run_worker(self._preflight(), group="preflight", exit_on_error=False)
 
     async def _preflight(self) -> None:
@@ -451,7 +464,7 @@ class CockpitApp(App[None]):
         except Exception as exc:  # a defect, not the cluster (the checks say its faults)
             self.notify(f"preflight: cannot read the cluster: {exc}", severity="error")
             return
-        self.query_one("#status-line", Static).update("preflight done")
+        self.cockpit.query_one("#status-line", Static).update("preflight done")
         self.push_screen(PreflightScreen(found, self.config.name))
 
     # -- guarded actions ---------------------------------------------------------------------
@@ -477,7 +490,7 @@ class CockpitApp(App[None]):
             provisioner=provisioner,
             thresholds=self.config.thresholds,
         )
-        status = self.query_one("#status-line", Static)
+        status = self.cockpit.query_one("#status-line", Static)
         status.update(f"⏳ {action.describe()}: re-reading the cluster for the guard")
         self.run_worker(self._confirm(action), group="action", exit_on_error=False)
 
@@ -520,7 +533,7 @@ class CockpitApp(App[None]):
         from actions.registry import context_for
         from actions.runner import Status, run
 
-        status = self.query_one("#status-line", Static)
+        status = self.cockpit.query_one("#status-line", Static)
         watched = None
         if action.spec.multi_step:  # one line per step, on a screen the operator can watch
             from widgets.progress import ActionProgressScreen

@@ -208,9 +208,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "report":
             fail_on = Severity.parse(args.fail_on) if args.fail_on else None
-            fleet = resolve_fleet(args.config) if args.all else None
-            if fleet is not None:
-                return run_fleet_report(*fleet, args.json, fail_on)
+            if args.all:  # no config file: the one cluster discovery finds, keyed all the same
+                configs, reads = resolve_fleet(args.config) or ([resolve_config(None)], 1)
+                return run_fleet_report(configs, reads, args.json, fail_on)
             config = resolve_config(args.config, args.cluster)
             return run_report(config, args.json, fail_on)
         if args.command == "act":

@@ -23,7 +23,7 @@ class CockpitCommands(Provider):
         commands: list[tuple[str, object, str]] = list(app.cluster_commands())
         if not app.cockpit_shown:  # the fleet alone: its own entries
             return commands
-        panes = app.query_one("#panes", TabbedContent)
+        panes = app.cockpit.query_one("#panes", TabbedContent)
         for pane in panes.query("TabPane"):
             title = str(panes.get_tab(pane.id or "").label)
             commands.append(

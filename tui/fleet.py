@@ -128,6 +128,9 @@ class FleetApp(CockpitApp):
         """Back to the fleet: the cockpit stops refreshing, its collector is kept warm."""
         if not isinstance(self.screen, CockpitScreen):
             return
+        if any(w.group == "action" and w.is_running for w in self.workers):
+            self.notify("an action is running here: its outcome first", severity="warning")
+            return
         await self.scheduler.stop()
         name, collector = self.config.name, self._collector
         if collector is not None:
