@@ -50,7 +50,6 @@ class CertExpiry:
 
     days: float
     node: str
-    path: str
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class FleetRow:
             return None
         now = self.snapshot.collected_at
         expiries = [
-            CertExpiry(days, node.name, cert.path)
+            CertExpiry(days, node.name)
             for node in self.snapshot.nodes
             for cert in node.certificates
             if (days := cert.days_left(now)) is not None

@@ -19,7 +19,7 @@ from cluster.nodes.model import Certificate, NodeState
 from tests.test_app_etcd import until
 from tui.fleet import FleetScreen
 from widgets.fleet_table import FleetTable
-from widgets.rows.fleet import age_cell
+from widgets.rows.fleet import age_cell, certs_cell
 
 NOW = dt.datetime(2023, 3, 10, 9, 0, tzinfo=dt.UTC)
 
@@ -91,6 +91,7 @@ def test_verdicts_and_worst_first() -> None:
     ]
     staging = next(r for r in FLEET if r.name == "staging")
     assert staging.soonest_expiry is not None and round(staging.soonest_expiry.days) == 12
+    assert certs_cell(staging) == "12d cp-1"  # a wide terminal's CERT column
     assert staging.fails(Severity.WARNING) and not staging.fails(Severity.ERROR)
     edge = next(r for r in FLEET if r.name == "edge-7")
     assert edge.fails(Severity.CRITICAL)  # a cluster nobody can read counts as critical

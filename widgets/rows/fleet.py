@@ -85,7 +85,7 @@ def worst_cell(row: FleetRow) -> Cell:
 
 def certs_cell(row: FleetRow) -> str:
     expiry = row.soonest_expiry
-    return "-" if expiry is None else f"{expiry.days:.0f}d"
+    return "-" if expiry is None else f"{expiry.days:.0f}d {expiry.node}"
 
 
 def row_cells(row: FleetRow, now: dt.datetime) -> tuple[Cell, ...]:
