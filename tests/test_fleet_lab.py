@@ -26,6 +26,7 @@ from widgets.confirm import ConfirmScreen
 from widgets.etcd_pane import EtcdPane
 from widgets.fleet_table import FleetTable
 from widgets.header import ClusterHeader
+from widgets.help import HelpScreen
 
 LABS = ("east", "west", "north")
 GONE = "gone"  # a loopback address nothing listens on
@@ -175,6 +176,11 @@ async def test_the_fleet_shows_every_cluster_and_opens_its_cockpit(
         assert app.warm_clusters() == set()
         count = app.refresh_count
         await until(pilot, lambda: app.refresh_count > count)
+        await pilot.press("question_mark")  # the help lists the way back, as every key
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert "Back to the fleet" in str(app.screen.query_one("#help-text").render())
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, CockpitScreen))
         await pilot.press("F")
         await until(pilot, lambda: isinstance(app.screen, FleetScreen))
 

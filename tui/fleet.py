@@ -75,8 +75,8 @@ class FleetScreen(Screen):
 class FleetApp(CockpitApp):
     BINDINGS = [
         *CockpitApp.BINDINGS,
-        Binding("F", "fleet", "Fleet"),
-        Binding("escape", "fleet", "Fleet", show=False),
+        Binding("F", "fleet", "Back to the fleet"),
+        Binding("escape", "fleet", "Back to the fleet", show=False),
     ]
 
     def __init__(
