@@ -152,6 +152,15 @@ async def test_the_fleet_shows_every_cluster_and_opens_its_cockpit(
             await until(pilot, lambda: table.row_texts()[0][0] == "east")
             assert "QUORUM LOST" in table.row_texts()[0][1]
             assert rows["east"].snapshot is not None
+            # Its cockpit, while it is down, says the same; escape comes back.
+            table.move_cursor(row=table.get_row_index("east"))
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, CockpitScreen))
+            header = app.screen.query_one(ClusterHeader)
+            await until(pilot, lambda: "QUORUM LOST" in str(header.render()), timeout=30)
+            assert " east " in str(header.render())
+            await pilot.press("escape")
+            await until(pilot, lambda: isinstance(app.screen, FleetScreen))
 
         table.move_cursor(row=table.get_row_index("west"))
         await pilot.press("enter")
@@ -169,11 +178,11 @@ async def test_the_fleet_shows_every_cluster_and_opens_its_cockpit(
         await until(pilot, lambda: isinstance(app.screen, CockpitScreen))
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, FleetScreen))
-        assert app.warm_clusters() == {"west"}  # its collector kept open for a while
+        assert app.warm_clusters() == {"east", "west"}  # their collectors kept for a while
         # Back in: the warm collector is the one reused, and the cockpit refreshes again.
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, CockpitScreen))
-        assert app.warm_clusters() == set()
+        assert app.warm_clusters() == {"east"}
         count = app.refresh_count
         await until(pilot, lambda: app.refresh_count > count)
         await pilot.press("question_mark")  # the help lists the way back, as every key
