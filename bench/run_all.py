@@ -11,8 +11,10 @@ a virtual machine an idle process takes milliseconds to wake, which would swamp 
 The same refresh at the real pace is printed beside them. Labs: a 3-node one (plus 27
 SSH-only nodes for the fan-out figure) and a 7-node one, the same shape as the 3-node one for
 the scaling figure, then padded to 40 certificates and 10 CNI files per node for the key-press
-figure.
-Usage: python bench/run_all.py [--quick] [--runs N] [--window SECONDS]
+figure. Last, the fleet: ten 1-node etcd-only labs watched at once, beside one (idle CPU and
+RSS of `kcockpit` on its fleet screen, each cluster at the fleet's default pace); `--fleet`
+prints that figure alone.
+Usage: python bench/run_all.py [--quick] [--runs N] [--window SECONDS] [--fleet]
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ CNI_FILES_PER_NODE = 10
 KEY_LATENCY_TARGET_MS = 50.0
 REFRESH_SECONDS = 1.0  # the cockpit's default refresh
 KEY_INTERVAL = 0.15  # seconds between key presses: a quick operator
+FLEET_LABS = 10
 
 
 @dataclasses.dataclass
@@ -255,6 +258,44 @@ def app_probe(config: Path, window: float) -> tuple[float, dict[str, float]]:
     return (figures["first_screen_at"] - launched) * 1000, figures
 
 
+def fleet_probe(labs: list[Path], window: float) -> dict[str, float]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT / "bench/fleet_probe.py"),
+            *map(str, labs),
+            "--window",
+            str(window),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def fleet_footprint(root: Path, window: float) -> None:
+    """Prints the idle fleet's CPU and RSS with FLEET_LABS clusters beside one cluster's."""
+    labs = [root / f"fleet-{i}" for i in range(FLEET_LABS)]
+    try:
+        for lab in labs:
+            lab_up(lab, nodes=1, control_plane=False)
+        one = fleet_probe(labs[:1], window)
+        ten = fleet_probe(labs, window)
+        print(
+            f"INFO  the idle fleet over {window:g} s (etcd every 5 s, nodes every 30 s, 1-node "
+            f"etcd-only labs): {FLEET_LABS} clusters {ten['cpu_percent']:.2f} % of one core, "
+            f"{ten['rss_mib']:.0f} MiB RSS ({ten['verdicts_ok']:g} OK); 1 cluster "
+            f"{one['cpu_percent']:.2f} %, {one['rss_mib']:.0f} MiB",
+            flush=True,
+        )
+    finally:
+        for lab in labs:
+            if LabPaths(lab).spec.exists():
+                lab_down(lab)
+
+
 def key_effect(app: CockpitApp, key: str) -> Callable[[], bool]:
     """What the screen shows once `key` took effect: the pane of a digit shown with its
     table focused, the focused table's cursor on the next row (down), or the table scrolled
@@ -319,9 +360,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer runs, 15 s idle window")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--window", type=float, default=None, help="idle CPU / RSS seconds")
+    parser.add_argument("--fleet", action="store_true", help="the fleet's figure alone")
     args = parser.parse_args()
     runs = args.runs or (8 if args.quick else 25)
     window = args.window or (15.0 if args.quick else 60.0)
+    if args.fleet:
+        with tempfile.TemporaryDirectory(prefix="kcockpit-bench-fleet-") as tmp:
+            fleet_footprint(Path(tmp), window)
+        return
     figures: list[Figure] = []
 
     def report(figure: Figure) -> None:
@@ -437,6 +483,7 @@ def main() -> None:
                     growth < 5,
                 )
             )
+            fleet_footprint(root, window)
             latencies = sorted(asyncio.run(key_latencies_ms(seven, 4 * runs)))
             p90 = latencies[int(0.9 * (len(latencies) - 1))]
             report(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 from cluster.config import Config
@@ -37,18 +38,28 @@ class Collector:
     reuses the same etcd cluster ID), else cluster.state's default).
     """
 
-    def __init__(self, config: Config, state_dir: Path | None = None) -> None:
+    def __init__(
+        self, config: Config, state_dir: Path | None = None, node_interval: float = 0.0
+    ) -> None:
         self.config = config
         self.etcd_client = EtcdClient(config.etcd.tls, timeout=config.etcd.timeout)
         self.etcd = EtcdSource(self.etcd_client, config.etcd.endpoints)
         self.metrics = MetricsSource(config.etcd, config.thresholds)
         self.leaders = LeaderTimeline()
         self.nodes = NodePool(config)
-        self.node_source = NodeSource(self.nodes)
+        self.node_source = NodeSource(self.nodes, node_interval)
         self.kube = KubeSource(config.kube) if config.kube else None  # actions' client too
         self.api = ApiSource(self.kube) if self.kube else None
         state_dir = state_dir or config.seams.state_dir  # a lab's memory goes with the lab
         self.engine = FindingsEngine(config, ClusterState.for_cluster(config.name, state_dir))
+
+    @classmethod
+    def paced(cls, config: Config) -> Collector:
+        """A collector at the fleet's pace for a cluster off screen (`config.fleet`): each node
+        read every `nodes` seconds, the API every `api` seconds (etcd at each collect)."""
+        if config.kube is not None:
+            config = replace(config, kube=replace(config.kube, interval=config.fleet.api))
+        return cls(config, node_interval=config.fleet.nodes)
 
     async def collect(self, fresh: bool = False) -> Snapshot:
         """A snapshot. etcd is read now, every member at once (a member silent past a short

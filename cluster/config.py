@@ -29,6 +29,13 @@ Sudo = bool | Literal["auto"]
 # A read of a node or of the API unanswered this long is slow: the screen shows the part's
 # previous answer (it never waits for it) and says how long the newer one has been awaited.
 SLOW_ANSWER_SECONDS = 1.0
+# The fleet's pace for a cluster not on screen (`[fleet]` in the cluster's table): etcd's
+# membership is what flips a row to QUORUM LOST, the nodes and the API change slowly.
+DEFAULT_FLEET_ETCD_INTERVAL = 5.0
+DEFAULT_FLEET_NODES_INTERVAL = 30.0
+DEFAULT_FLEET_API_INTERVAL = 30.0
+# How many clusters the fleet reads at once (`fleet_reads` at the top of the file).
+DEFAULT_FLEET_READS = 4
 
 
 class ConfigError(Exception):
@@ -143,6 +150,16 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class FleetPace:
+    """How often the fleet reads a cluster that is not on screen (seconds), from the cluster's
+    `[fleet]` table: `etcd_interval`, `nodes_interval`, `api_interval`."""
+
+    etcd: float = DEFAULT_FLEET_ETCD_INTERVAL
+    nodes: float = DEFAULT_FLEET_NODES_INTERVAL
+    api: float = DEFAULT_FLEET_API_INTERVAL
+
+
+@dataclass(frozen=True)
 class Config:
     name: str
     etcd: EtcdConfig
@@ -153,6 +170,7 @@ class Config:
     seams: Seams = field(default_factory=Seams)  # help from outside, e.g. the lab's
     thresholds: Thresholds = field(default_factory=Thresholds)
     read_only: bool = False  # `read_only = true`: every action refused, as with --read-only
+    fleet: FleetPace = field(default_factory=FleetPace)  # its pace while off screen
 
 
 def load_config(path: Path, cluster: str | None = None) -> Config:
@@ -167,16 +185,32 @@ def load_config(path: Path, cluster: str | None = None) -> Config:
 def load_config_with_table(path: Path, cluster: str | None = None) -> tuple[Config, dict[str, Any]]:
     """`load_config`, plus the chosen cluster's raw table: the tables the cockpit does not read
     (the lab's `[lab]`) belong to whoever plugs into it, and the file is read only once."""
+    table = select_cluster(_read_toml(path), cluster, path)
+    return parse_config(table, base=path.resolve().parent, source=path), table
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
-    table = select_cluster(raw, cluster, path)
-    return parse_config(table, base=path.resolve().parent, source=path), table
+
+
+def load_fleet(path: Path) -> tuple[list[tuple[Config, dict[str, Any]]], int]:
+    """Every cluster of a file (one, for a single-cluster file) with its raw table, and how
+    many the fleet reads at once (`fleet_reads`, default DEFAULT_FLEET_READS)."""
+    raw = _read_toml(path)
+    base = path.resolve().parent
+    reads = _positive(raw, "fleet_reads", DEFAULT_FLEET_READS, f"{path}:")
+    if reads != int(reads):
+        raise ConfigError(f"{path}: fleet_reads must be a whole number of clusters, not {reads}")
+    names: list[str | None] = [*cluster_names(raw)] or [None]
+    tables = [select_cluster(raw, name, path) for name in names]
+    return [(parse_config(t, base=base, source=path), t) for t in tables], int(reads)
 
 
 def cluster_names(raw: dict[str, Any]) -> list[str]:
@@ -233,6 +267,25 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None) ->
         kube=_kube(raw, base, where),
         thresholds=_thresholds(raw, where),
         read_only=_flag(raw, "read_only", False, f"{where}:"),
+        fleet=_fleet(raw, where),
+    )
+
+
+def _fleet(raw: dict[str, Any], where: str) -> FleetPace:
+    if "fleet" not in raw:
+        return FleetPace()
+    table = _table(raw, "fleet", where)
+    where = f"{where}: [fleet]"
+    known = {"etcd_interval", "nodes_interval", "api_interval"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(
+            f"{where} unknown {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    return FleetPace(
+        etcd=_positive(table, "etcd_interval", DEFAULT_FLEET_ETCD_INTERVAL, where),
+        nodes=_positive(table, "nodes_interval", DEFAULT_FLEET_NODES_INTERVAL, where),
+        api=_positive(table, "api_interval", DEFAULT_FLEET_API_INTERVAL, where),
     )
 
 

@@ -3,7 +3,9 @@
 Run with `make screenshots` (not in CI). It starts a 3-node lab with the cni-conflict and
 cert-expiring scenarios, drives the app headless (App.run_test + Pilot) at a fixed terminal
 size, and saves the main screen, every pane (tab), a confirmation dialog, the help screen, a
-rolling defragment's progress (every member fragmented first) and the preflight list.
+rolling defragment's progress (every member fragmented first) and the preflight list; and the
+fleet screen at 80x24: the lab beside a cluster nothing answers for (`screenshots.py fleet`
+makes that one alone).
 For the trends tab it scrapes every second, moves the etcd leader twice for the timeline and
 refreshes, writing a little, until every member's sparklines have TREND_POINTS points.
 Textual is pinned in pyproject.toml so the SVGs only change when the cockpit does; the operator
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,6 +31,7 @@ from cluster.etcd.client import EtcdClient
 from lab.control import Lab, LabPaths, lab_down, lab_up
 from lab.running_scenarios import fragment_every_member
 from tui.app import CockpitApp
+from tui.fleet import FleetApp
 from widgets.confirm import ConfirmScreen
 from widgets.help import HelpScreen
 from widgets.preflight import PreflightScreen
@@ -149,6 +153,24 @@ async def shoot(
     return saved
 
 
+async def shoot_fleet(config: Config, audit: AuditLog) -> list[str]:
+    """The fleet at 80x24: the lab (as prod-eu1) and a cluster nothing answers for."""
+    gone = replace(
+        config,
+        name="dr-west",
+        etcd=replace(config.etcd, endpoints=("https://127.0.0.77:23790",)),
+        nodes=(),
+        kube=None,
+    )
+    app = FleetApp([replace(config, name="prod-eu1"), gone], reads=4, audit=audit)
+    async with app.run_test(size=(80, 24)) as pilot:
+        read = lambda: all(row.read_at for row in app.fleet.rows())  # noqa: E731
+        await until(pilot, read, "every cluster read")
+        await pilot.pause(1.5)  # type: ignore[attr-defined]  # the table's next redraw
+        (OUT / "fleet.svg").write_text(app.export_screenshot(), encoding="utf-8")
+    return ["fleet.svg"]
+
+
 async def fragmented(config: Config, lab: Lab) -> None:
     client = EtcdClient(config.etcd.tls, timeout=10)
     try:
@@ -157,9 +179,9 @@ async def fragmented(config: Config, lab: Lab) -> None:
         await client.close()
 
 
-def main() -> int:
+def main(only_fleet: bool = False) -> int:
     OUT.mkdir(exist_ok=True)
-    for old in OUT.glob("*.svg"):
+    for old in [] if only_fleet else OUT.glob("*.svg"):
         old.unlink()
     with tempfile.TemporaryDirectory(prefix="kcockpit-shots-") as tmp:
         os.environ["KCOCKPIT_STATE_DIR"] = tmp  # preflight finds no snapshot of this machine's
@@ -169,9 +191,12 @@ def main() -> int:
         lab_up(LAB_ROOT, nodes=3, scenarios=SCENARIOS, remove_dir=True)
         try:
             config = Lab(LAB_ROOT).config()
+            saved = asyncio.run(shoot_fleet(config, audit))
+            if only_fleet:
+                return 0
             asyncio.run(fragmented(config, Lab(LAB_ROOT)))
             config = replace(config, etcd=replace(config.etcd, metrics_interval=1.0))
-            saved = asyncio.run(shoot(config, audit, SIZE, every_screen=True))
+            saved += asyncio.run(shoot(config, audit, SIZE, every_screen=True))
             saved += asyncio.run(shoot(config, audit, WIDE, every_screen=False))
         finally:
             lab_down(LAB_ROOT)
@@ -180,4 +205,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(only_fleet=sys.argv[1:] == ["fleet"]))

@@ -31,6 +31,18 @@ def test_config_without_endpoints_names_the_problem(tmp_path: Path) -> None:
     assert result.returncode == 2 and "endpoints" in result.stderr
 
 
+def test_fleet_keys_are_checked_and_named(tmp_path: Path) -> None:
+    cluster = '[clusters.a.etcd]\nendpoints = ["https://10.0.0.1:2379"]\nca = "a"\ncert = "b"\nkey = "c"\n'
+    config = tmp_path / "fleet.toml"
+    config.write_text(f"{cluster}[clusters.a.fleet]\netcd_intervall = 5\n")
+    result = kcockpit("report", "--all", "--config", str(config))
+    assert result.returncode == 2 and "[fleet] unknown etcd_intervall" in result.stderr
+    config.write_text(f"fleet_reads = 2.5\n{cluster}")
+    result = kcockpit("report", "--all", "--config", str(config))
+    assert result.returncode == 2 and "fleet_reads must be a whole number" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_wrong_ca_is_a_clear_error_not_a_traceback(lab: Lab, tmp_path: Path) -> None:
     shutil.copytree(lab.paths.cockpit, tmp_path / "cockpit")
     (tmp_path / "cockpit" / "etcd-ca.crt").write_bytes(

@@ -12,6 +12,7 @@ collector's own loop (tui/background.py).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import MountError, Widget
@@ -101,13 +103,36 @@ def cockpit_commands() -> type[Provider]:
 
 
 CLOSE_SECONDS = 3.0
+Command = tuple[str, Callable[[], object], str]  # a palette entry: label, what it does, kind
 
 
 class CockpitScreen(Screen):
-    """The main screen: focus starts on the etcd members, where the operator starts (set at
-    once, not on the tabs first and then moved: each move rebuilds the footer)."""
+    """The main screen, one cluster's cockpit: focus starts on the etcd members, where the
+    operator starts (set at once, not on the tabs first and then moved: each move rebuilds the
+    footer). The app shows its cluster's snapshots on it once it is mounted."""
 
     AUTO_FOCUS = "#etcd"
+
+    def compose(self) -> ComposeResult:
+        app: CockpitApp = self.app  # type: ignore[assignment]
+        yield ClusterHeader(id="header")
+        yield IncidentBar(id="incident")
+        with TabbedContent(id="panes"):
+            with TabPane("etcd", id=FIRST_PANE):
+                yield EtcdPane(id="etcd", thresholds=app.config.thresholds)
+                with Vertical(id="etcd-findings"):
+                    yield Static("findings", classes="section")
+                    yield FindingsList(id="findings")
+            for pane_id, (title, _) in LATER_PANES.items():
+                yield TabPane(title, id=pane_id)  # filled once the first screen is up
+        yield QuietStatic("", id="status-line")
+        yield QuietFooter(compact=True)  # more keys fit at 80 columns
+
+    def on_mount(self) -> None:
+        """Once its panes are mounted too (after the next refresh of the screen), the app
+        starts reading its cluster."""
+        app: CockpitApp = self.app  # type: ignore[assignment]
+        self.call_after_refresh(app.cockpit_mounted, self)
 
 
 class CockpitApp(App[None]):
@@ -132,28 +157,43 @@ class CockpitApp(App[None]):
         read_only: bool = False,
         audit: AuditLog | None = None,
         bell: bool = False,
+        connect: bool = True,
     ) -> None:
+        """`connect`: the collector starts at once, while the UI starts (a fleet's cockpits
+        start theirs when opened)."""
         super().__init__()
-        self.config = config
         self.ring_on_critical = bell
-        self._criticals: set[str] = set()
-        self.refresh_seconds = refresh or config.refresh
-        self.read_only = read_only
+        self.refresh_asked = refresh
+        self.read_only_asked = read_only
         self.audit = audit or AuditLog.default()
         self.background = BackgroundLoop()
-        self._collector = self.background.submit(make_collector(config))
+        self.last_result: Result | None = None
+        self.operating = operating_here()
+        self.leader_log = leader_log(self.audit)
+        self.bind_cluster(
+            config, self.background.submit(make_collector(config)) if connect else None
+        )
+
+    def bind_cluster(
+        self, config: Config, collector: concurrent.futures.Future[Collector] | None
+    ) -> None:
+        """The cluster the cockpit shows from now on, read by `collector` (None: a new one,
+        started when the cockpit's screen is mounted). Read-only as asked or as its config
+        says."""
+        self.config = config
+        self._criticals: set[str] = set()
+        self.refresh_seconds = self.refresh_asked or config.refresh
+        self.read_only = self.read_only_asked or config.read_only
+        self._collector = collector
         self.snapshot: Snapshot | None = None
         self.refresh_count = 0
-        self.last_result: Result | None = None
         self.scheduler = RefreshScheduler(self._refresh, self.refresh_seconds, self._refresh_failed)
         self._later_panes: asyncio.Future[None] | None = None
         # The widgets a snapshot is shown in, by tab (found once the tab's pane is mounted, not
         # by a query through the whole tree every refresh), and which snapshot each tab shows.
         self._views: dict[str, list[SnapshotView]] = {}
         self._tab_shows: dict[str, Snapshot] = {}
-        self.operating = operating_here()
         self.last_audit = LastAuditRecord(self.audit, config.name)  # this cluster's only
-        self.leader_log = leader_log(self.audit)
         self._leader_changes_kept: tuple[LeaderChange, ...] = ()
 
     def notify(
@@ -175,45 +215,58 @@ class CockpitApp(App[None]):
     def get_default_screen(self) -> Screen:
         return CockpitScreen(id="_default")
 
-    def compose(self) -> ComposeResult:
-        yield ClusterHeader(id="header")
-        yield IncidentBar(id="incident")
-        with TabbedContent(id="panes"):
-            with TabPane("etcd", id=FIRST_PANE):
-                yield EtcdPane(id="etcd", thresholds=self.config.thresholds)
-                with Vertical(id="etcd-findings"):
-                    yield Static("findings", classes="section")
-                    yield FindingsList(id="findings")
-            for pane_id, (title, _) in LATER_PANES.items():
-                yield TabPane(title, id=pane_id)  # filled once the first screen is up
-        yield QuietStatic("", id="status-line")
-        yield QuietFooter(compact=True)  # more keys fit at 80 columns
-
     def on_mount(self) -> None:
         exit_on_hang_up(self)
-        self.query_one(ClusterHeader).show(None, self.config.name)
-        self.show_incident()
-        self._views[FIRST_PANE] = views_in(self.query_one(f"#{FIRST_PANE}", TabPane))
+
+    def cockpit_mounted(self, screen: CockpitScreen) -> None:
+        """The cockpit's screen is up: its cluster is read from now on."""
+        if self._collector is None:
+            self._collector = self.background.submit(make_collector(self.config))
+        screen.query_one(ClusterHeader).show(None, self.config.name)
+        self.show_incident(screen)
+        self._views[FIRST_PANE] = views_in(screen.query_one(f"#{FIRST_PANE}", TabPane))
         self.scheduler.start()
 
     @property
     def collector(self) -> Collector:
         """Made on the collector's thread (with its imports) while the UI starts; there is a
         snapshot, hence a collector, before anything on the UI thread asks for it."""
+        assert self._collector is not None, "the cockpit's screen is not mounted"
         return self._collector.result()
 
     async def on_unmount(self) -> None:
         await self.scheduler.stop()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._close_collector(), CLOSE_SECONDS)
+            await asyncio.wait_for(self.close_collectors(), CLOSE_SECONDS)
         self.background.stop()
 
-    async def _close_collector(self) -> None:
+    async def close_collectors(self) -> None:
+        """Closes what reads the clusters (the cockpit's collector; a fleet's too)."""
+        if self._collector is not None:
+            await self.close_collector(self._collector)
+
+    async def close_collector(self, future: concurrent.futures.Future[Collector]) -> None:
         try:
-            collector = await asyncio.wrap_future(self._collector)
+            collector = await asyncio.wrap_future(future)
         except Exception:  # it never started (the status line said why): nothing to close
             return
         await self.background.run(collector.close())
+
+    @property
+    def cockpit(self) -> Screen:
+        """The screen the cockpit's widgets are on: a fleet's cockpit on top, else the default
+        screen (an app's own queries look at its default screen, whatever is on top)."""
+        cockpits = (s for s in reversed(self.screen_stack) if isinstance(s, CockpitScreen))
+        return next(cockpits, self.default_screen)
+
+    @property
+    def cockpit_shown(self) -> bool:
+        """Whether a cockpit is on screen (under a dialog, maybe), not only a fleet."""
+        return any(isinstance(screen, CockpitScreen) for screen in self.screen_stack)
+
+    def cluster_commands(self) -> list[Command]:
+        """Palette entries beyond this cockpit's own (a fleet's: the other clusters)."""
+        return []
 
     def action_refresh_now(self, fresh: bool = False) -> None:
         """A refresh at once (right after one under way); `fresh` (the operator's `r`) reads
@@ -222,7 +275,8 @@ class CockpitApp(App[None]):
         self.scheduler.now(fresh)
 
     def _refresh_failed(self, exc: Exception) -> None:
-        """A defect in a refresh: said on screen; the next one tries again."""
+        """A defect in a refresh: said on screen (unless the cockpit is closing); the next one
+        tries again."""
         self.say(f"refresh failed: {exc!r}")
 
     async def _refresh(self, fresh: bool = False) -> bool:
@@ -230,6 +284,7 @@ class CockpitApp(App[None]):
         second cost the UI more than an unchanged refresh does). True when an etcd member
         answered: while none does, the scheduler backs off."""
         try:
+            assert self._collector is not None  # set before the scheduler starts
             collector = await asyncio.wrap_future(self._collector)
             snapshot = await self.background.run(collector.collect(fresh))
         except Exception as exc:
@@ -239,14 +294,19 @@ class CockpitApp(App[None]):
             return False
         if self._later_panes is not None:
             await self.later_panes()  # a pane half mounted would get rows before its columns
+        try:
+            self.cockpit.query_one(ClusterHeader)  # cached until the screen's widgets change
+        except NoMatches:  # the cockpit is closing: nowhere to show the snapshot
+            return False
         self.show(snapshot)
         return any(member.reachable for member in snapshot.etcd.members)
 
     def say(self, status: str) -> None:
-        """The status line's text (none once the app is closing: a refresh or an action may
-        end after its screens are gone)."""
+        """The status line's text (none once the cockpit or the app is closing: a refresh or
+        an action may end after its screen is gone)."""
         if self.is_running:
-            self.query_one("#status-line", Static).update(status)
+            with contextlib.suppress(NoMatches):
+                self.cockpit.query_one("#status-line", Static).update(status)
 
     def show(self, snapshot: Snapshot) -> None:
         """Puts a snapshot on screen: the header, the incident bar, the pane on show and the
@@ -257,9 +317,9 @@ class CockpitApp(App[None]):
         self.refresh_count += 1
         self._ring_for_new_criticals(snapshot)
         self._keep_leader_changes(snapshot)
-        self.query_one(ClusterHeader).show(snapshot, self.config.name)
+        self.cockpit.query_one(ClusterHeader).show(snapshot, self.config.name)
         self.show_incident()
-        self.bring_up_to_date(self.query_one("#panes", TabbedContent).active)
+        self.bring_up_to_date(self.cockpit.query_one("#panes", TabbedContent).active)
         # The footer may be cut at 80 columns: the way to every key stays on screen.
         status = f"refreshed every {self.refresh_seconds:g} s · ? all keys"
         if snapshot.etcd.error:
@@ -301,17 +361,19 @@ class CockpitApp(App[None]):
         except AuditWriteError as exc:
             self.notify(f"leader changes not kept for `kcockpit audit`: {exc}", severity="warning")
 
-    def show_incident(self) -> None:
+    def show_incident(self, screen: Screen | None = None) -> None:
         """Who operates, and the audit's last record (re-read only when the file changed)."""
         cluster_id = self.snapshot.etcd.cluster_id if self.snapshot else None
         last = self.last_audit.poll(cluster_id)
-        self.query_one(IncidentBar).show(self.operating, self.read_only, last)
+        (screen or self.cockpit).query_one(IncidentBar).show(self.operating, self.read_only, last)
 
     # -- keyboard ----------------------------------------------------------------------------
 
     @property
     def pane_ids(self) -> list[str]:
-        return [pane.id or "" for pane in self.query_one("#panes", TabbedContent).query(TabPane)]
+        return [
+            pane.id or "" for pane in self.cockpit.query_one("#panes", TabbedContent).query(TabPane)
+        ]
 
     async def later_panes(self) -> None:
         """Until the panes behind the other tabs are mounted (they are, once) and filled."""
@@ -320,7 +382,7 @@ class CockpitApp(App[None]):
         await asyncio.shield(self._later_panes)
 
     async def _mount_later_panes(self) -> None:
-        panes = self.query_one("#panes", TabbedContent)
+        panes = self.cockpit.query_one("#panes", TabbedContent)
         for pane_id, (_, make) in LATER_PANES.items():
             pane = panes.get_pane(pane_id)
             try:
@@ -342,7 +404,7 @@ class CockpitApp(App[None]):
     async def action_show_pane(self, number: int) -> None:
         ids = self.pane_ids
         if 0 < number <= len(ids):
-            panes = self.query_one("#panes", TabbedContent)
+            panes = self.cockpit.query_one("#panes", TabbedContent)
             panes.active = ids[number - 1]
             # Ready before its first frame, the pane's table is drawn once, not blurred and
             # then again focused (its TabActivated then finds nothing left to do).
@@ -361,7 +423,7 @@ class CockpitApp(App[None]):
 
     def help_keys(self) -> list[HelpKey]:
         """Every key: the app's, the pane jumps, the palette, then each pane's own keys."""
-        panes = self.query_one("#panes", TabbedContent)
+        panes = self.cockpit.query_one("#panes", TabbedContent)
         keys = [help_key("everywhere", b) for b in self.BINDINGS if isinstance(b, Binding)]
         keys = [k for k in keys if not k.action.startswith("show_pane")]
         for number, pane_id in enumerate(self.pane_ids, start=1):
@@ -454,7 +516,8 @@ class CockpitApp(App[None]):
         context = context_for(self.collector, state_dir())
         verdict = action.guard(snapshot)
         plan = None if verdict.is_refused else action.plan(snapshot, context)
-        dialog = ConfirmScreen(f"{action.title}: {action.target}", verdict, plan, self.read_only)
+        title = f"{self.config.name} · {action.title}: {action.target}"  # which cluster, always
+        dialog = ConfirmScreen(title, verdict, plan, self.read_only)
 
         def confirmed(typed: str | None) -> None:
             if typed is None:
@@ -480,7 +543,7 @@ class CockpitApp(App[None]):
         if action.spec.multi_step:  # one line per step, on a screen the operator can watch
             from widgets.progress import ActionProgressScreen
 
-            watched = ActionProgressScreen(f"{action.title}: {action.target}")
+            watched = ActionProgressScreen(f"{self.config.name} · {action.title}: {action.target}")
             self.push_screen(watched)
 
         def progress(line: str) -> None:

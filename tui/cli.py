@@ -19,9 +19,9 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from cluster.config import Config, ConfigError, load_config_with_table
+from cluster.config import Config, ConfigError, load_config_with_table, load_fleet
 from cluster.model import Severity
 
 if TYPE_CHECKING:
@@ -81,12 +81,26 @@ def resolve_config(path: Path | None, cluster: str | None = None) -> Config:
             "no config: pass --config FILE (or put one in ~/.config/kcockpit/config.toml), "
             "or run `kcockpit lab` for the built-in lab"
         )
-    config, table = load_config_with_table(path, cluster)
+    return plugged_in(*load_config_with_table(path, cluster))
+
+
+def plugged_in(config: Config, table: dict[str, Any]) -> Config:
+    """The config with the seams its raw table asks for (a `[lab]` table: the lab's)."""
     if "lab" not in table:
         return config
     from lab.plugin import plugged  # a config the lab wrote: the lab reads its own table
 
     return plugged(config, table)
+
+
+def resolve_fleet(path: Path | None) -> tuple[list[Config], int] | None:
+    """Every cluster of the config file (as `resolve_config` finds it) and how many the fleet
+    reads at once; None when there is no file (discovery finds one cluster only)."""
+    path = path or default_config_path()
+    if path is None:
+        return None
+    clusters, reads = load_fleet(path)
+    return [plugged_in(config, table) for config, table in clusters], reads
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="print one snapshot and its findings")
     add_config_options(report, after_command=True)
+    report.add_argument(
+        "--all", action="store_true", help="every cluster of the config (JSON keyed by cluster)"
+    )
     report.add_argument("--json", action="store_true", help="machine-readable output")
     report.add_argument(
         "--fail-on",
@@ -190,8 +207,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     try:
         if args.command == "report":
-            config = resolve_config(args.config, args.cluster)
             fail_on = Severity.parse(args.fail_on) if args.fail_on else None
+            if args.all:  # no config file: the one cluster discovery finds, keyed all the same
+                configs, reads = resolve_fleet(args.config) or ([resolve_config(None)], 1)
+                return run_fleet_report(configs, reads, args.json, fail_on)
+            config = resolve_config(args.config, args.cluster)
             return run_report(config, args.json, fail_on)
         if args.command == "act":
             return run_act(resolve_config(args.config, args.cluster), args)
@@ -218,6 +238,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             from tui.serve import run_serve
 
             return run_serve(args)
+        fleet = None if args.cluster else resolve_fleet(args.config)
+        if fleet is not None and len(fleet[0]) > 1:  # several clusters: the fleet first
+            return run_fleet_app(*fleet, args.refresh, bool(args.read_only), args.bell)
         config = resolve_config(args.config, args.cluster)
         return run_app(config, args.refresh, is_read_only(args, config), args.bell)
     except LabError as exc:
@@ -243,6 +266,56 @@ def cockpit_app(
     from tui.app import CockpitApp
 
     return CockpitApp(config, refresh=refresh, read_only=read_only, bell=bell)
+
+
+def run_fleet_app(
+    configs: list[Config],
+    reads: int,
+    refresh: float | None = None,
+    read_only: bool = False,
+    bell: bool = False,
+) -> int:
+    """The fleet first; each cluster read-only as asked or as its own config says."""
+    from tui.fleet import FleetApp
+
+    FleetApp(configs, reads, refresh=refresh, read_only=read_only, bell=bell).run()
+    return 0
+
+
+def run_fleet_report(
+    configs: list[Config], reads: int, as_json: bool, fail_on: Severity | None = None
+) -> int:
+    """`report --all`: every cluster read once (a bounded number at once), JSON keyed by
+    cluster. Exit 1 when a cluster cannot be read at all, or has a finding at or above
+    `fail_on` (an unreachable cluster counts as critical)."""
+    from cluster.fleet import Fleet, FleetRow, Verdict
+    from cluster.report import snapshot_json
+
+    async def collect() -> list[FleetRow]:
+        fleet = Fleet(configs, reads)
+        try:
+            return await fleet.read_all(fresh=True)
+        finally:
+            await fleet.close()
+
+    rows = asyncio.run(collect())
+    if as_json:
+        report = {
+            row.name: {
+                "verdict": row.verdict.word,
+                "error": row.error,
+                **(snapshot_json(row.snapshot) if row.snapshot else {}),
+            }
+            for row in rows
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        from tui.report_view import print_fleet
+
+        print_fleet(rows)
+    unreached = any(row.verdict in (Verdict.UNREACHABLE, Verdict.CONNECTING) for row in rows)
+    failing = fail_on is not None and any(row.fails(fail_on) for row in rows)
+    return EXIT_UNREACHABLE if unreached or failing else 0
 
 
 def run_report(config: Config, as_json: bool, fail_on: Severity | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Command palette entries: every pane, the preflight list, and every action on every target of the current snapshot."""
+"""Command palette entries: every pane, the preflight list, and every action on every target of the current snapshot (in a fleet, every cluster's cockpit too)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ class CockpitCommands(Provider):
     def commands(self) -> list[tuple[str, object, str]]:
         """Every pane, then every action (actions/specs.py) on every target of its kind."""
         app: CockpitApp = self.app  # type: ignore[assignment]
-        commands: list[tuple[str, object, str]] = []
-        panes = app.query_one("#panes", TabbedContent)
+        commands: list[tuple[str, object, str]] = list(app.cluster_commands())
+        if not app.cockpit_shown:  # the fleet alone: its own entries
+            return commands
+        panes = app.cockpit.query_one("#panes", TabbedContent)
         for pane in panes.query("TabPane"):
             title = str(panes.get_tab(pane.id or "").label)
             commands.append(

@@ -1,4 +1,4 @@
-"""`kcockpit report` for people: the cockpit's tables printed with Rich.
+"""`kcockpit report` for people: the cockpit's tables (and `--all`, the fleet's) printed with Rich.
 
 Every table comes from the row builder its pane uses (widgets/rows), so the report and the
 cockpit cannot drift apart, and printing one needs no widget. Printed, no column is hidden:
@@ -14,11 +14,22 @@ from rich.table import Table
 from rich.text import Text
 
 from cluster.config import Thresholds
+from cluster.fleet import FleetRow, now
 from cluster.model import Snapshot
 from tui.console import output_console
 from widgets.header import header_text
-from widgets.rows import certificates, cni, etcd, findings, kube, static_pods
+from widgets.rows import certificates, cni, etcd, findings, fleet, kube, static_pods
 from widgets.rows.common import Column, Row, literal
+
+
+def print_fleet(rows: list[FleetRow], console: Console | None = None) -> None:
+    """`kcockpit report --all`: the fleet's table, worst first, then each cluster's findings."""
+    console = console or output_console()
+    console.print(table("fleet (worst first)", fleet.COLUMNS, fleet.rows(rows, now())))
+    for row in rows:
+        if row.snapshot is not None and row.snapshot.findings:
+            title = f"{row.name}: findings"
+            console.print(table(title, findings.COLUMNS, findings.rows(row.snapshot)))
 
 
 def print_report(

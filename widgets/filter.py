@@ -104,5 +104,8 @@ class FilterableTable(DataTable):
         self.filter_text = text
         self.set_class(bool(text), "-filtered")
         self.border_title = Text(f"/ filter: {text}  (/ to change or clear)") if text else None
-        if self.shown_snapshot is not None:
-            self.show_snapshot(self.shown_snapshot)  # type: ignore[attr-defined]
+        self.refilter()
+
+    def refilter(self) -> None:
+        """Shows the last rows again through the new filter."""
+        raise NotImplementedError

@@ -30,6 +30,8 @@ class QuietFooter(Footer):
 
     async def _recompose_if_changed(self) -> None:
         self._look_pending = False
+        if not self.is_attached:  # its screen was closed meanwhile (a fleet's cockpit left)
+            return
         keys = self.shown_keys()
         if keys != self._shown:
             self._shown = keys

@@ -27,14 +27,13 @@ from widgets.rows.common import node_cell as node_cell  # where the fault tests 
 FREE_TEXT_CLAIM = 40
 
 
-class TablePane(SnapshotView, FilterableTable):
-    """Subclasses name their COLUMNS and turn a snapshot into keyed rows (a row builder's
-    `rows`, from widgets.rows); they do no I/O. Columns are hidden and shown again as the
-    pane's width and the rows' widths change (`hidden_columns`)."""
+class KeyedTable(FilterableTable):
+    """A table of keyed rows (`show_rows`) under the operator's filter, keeping the cursor on
+    its row; columns are hidden and shown again as the table's width and the rows' widths
+    change (`hidden_columns`). Subclasses name their COLUMNS."""
 
     COLUMNS: tuple[Column, ...] = ()
-    # The kinds of target its rows are: the pane binds every action on them (action_bindings).
-    TARGETS: tuple[TargetKind, ...] = ()
+    _given: list[Row] = []  # the rows last given, before the filter (a new filter re-applies)
     _shown: list[Row] | None = None  # the rows on screen; an unchanged refresh redraws nothing
     _hidden: frozenset[str] = frozenset()  # the keys of the columns left out at this width
 
@@ -50,12 +49,13 @@ class TablePane(SnapshotView, FilterableTable):
         for column in self.shown_columns:
             self.add_column(column.label, key=column.key)
 
-    def table_rows(self, snapshot: Snapshot) -> Iterable[Row]:
-        raise NotImplementedError
+    def refilter(self) -> None:
+        self.show_rows(self._given)
 
-    def show_snapshot(self, snapshot: Snapshot) -> None:
-        self.remember(snapshot)
-        rows = [(key, cells) for key, cells in self.table_rows(snapshot) if self.keeps(cells)]
+    def show_rows(self, given: Iterable[Row]) -> None:
+        """Puts the rows that pass the filter on screen, redrawing only what changed."""
+        self._given = list(given)
+        rows = [(key, cells) for key, cells in self._given if self.keeps(cells)]
         shown, self._shown = self._shown, rows
         if rows == shown or self._fit():  # unchanged, or redrawn with the columns that fit
             return
@@ -139,6 +139,21 @@ class TablePane(SnapshotView, FilterableTable):
         """Every row on screen as plain strings, with all its columns, hidden or not (what
         tests and screen readers see: a narrow terminal hides columns from the eye only)."""
         return [[str(cell) for cell in cells] for _, cells in self._shown or ()]
+
+
+class TablePane(SnapshotView, KeyedTable):
+    """Subclasses name their COLUMNS and turn a snapshot into keyed rows (a row builder's
+    `rows`, from widgets.rows); they do no I/O."""
+
+    # The kinds of target its rows are: the pane binds every action on them (action_bindings).
+    TARGETS: tuple[TargetKind, ...] = ()
+
+    def table_rows(self, snapshot: Snapshot) -> Iterable[Row]:
+        raise NotImplementedError
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        self.remember(snapshot)
+        self.show_rows(self.table_rows(snapshot))
 
 
 def hidden_columns(

@@ -210,8 +210,9 @@ class NodeSource:
     health is asked at the URL the node's last read manifest names (kubeadm's before that),
     and not at all of a node whose crictl answered last time."""
 
-    def __init__(self, pool: NodePool) -> None:
+    def __init__(self, pool: NodePool, interval: float = 0.0) -> None:
         self.pool = pool
+        self.interval = interval  # a node's next read starts no sooner (the fleet's pace)
         self._runtime: set[str] = set()  # the nodes whose crictl answered last time
         self._health_urls: dict[str, dict[str, str]] = {}  # node -> component -> URL to ask
         self._files: dict[str, FileCache] = {}
@@ -225,9 +226,11 @@ class NodeSource:
         reads = [self._node(access) for access in self.pool]
         if fresh:  # one read of a node at a time (they share its file cache): let it end
             await self.reads_done()
-        else:  # the next read of every node not being read already
+        else:  # the next read of every node not being read already, once its pace allows
+            due = time.monotonic() - self.interval
             for read in reads:
-                read.start()
+                if read.began <= due:
+                    read.start()
         # Only the reads latest() would wait for get a task: a warm refresh of 30 nodes makes none.
         await asyncio.gather(*(r.latest(fresh) for r in reads if fresh or r.value is None))
         states = (read.shown() for read in reads)
