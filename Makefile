@@ -14,7 +14,7 @@ lab: setup
 test: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	$(BIN)/mypy tui widgets actions cluster lab
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 setup: $(STAMP)
 	@scripts/install-system-deps.sh

@@ -469,8 +469,14 @@ async def test_many_refreshes_under_random_node_faults_leak_nothing(
     collector = Collector(dataclasses.replace(config, nodes=nodes, kube=None))
     names = [n.name for n in nodes]
     faults = ("slow", "down")
-    await collector.collect(fresh=True)
+
+    async def all_reachable() -> bool:
+        return all(n.reachable for n in (await collector.collect(fresh=True)).nodes)
+
+    # The baseline: every node connected (one SFTP session each), whatever the last test did.
+    await eventually(all_reachable, 30, "every node answering")
     await collector.node_source.reads_done()
+    await collector.metrics.settled()
     tasks, fds = len(asyncio.all_tasks()), open_fds()
     drilled: str | None = None
     undo: Callable[[], None] | None = None
@@ -491,9 +497,6 @@ async def test_many_refreshes_under_random_node_faults_leak_nothing(
     finally:
         if undo:
             undo()
-
-    async def all_reachable() -> bool:
-        return all(n.reachable for n in (await collector.collect(fresh=True)).nodes)
 
     await eventually(all_reachable, 30, "every node answering again")
     await collector.node_source.reads_done()
