@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from cluster.collect import Collector
 from cluster.config import DEFAULT_FLEET_READS, Config
 from cluster.model import Severity, Snapshot
+from cluster.sources import next_wait
 
 QUORUM_LOST_ID = "etcd.quorum-lost"
 
@@ -134,10 +135,18 @@ class FleetCluster:
         return self.row
 
     async def watch(self, gate: asyncio.Semaphore) -> None:
-        """Reads the cluster every `[fleet] etcd_interval` seconds (`row` is the latest)."""
+        """Reads the cluster every `[fleet] etcd_interval` seconds, less often while none of
+        its etcd members answers (`next_wait`); `row` is the latest."""
+        wait = interval = self.config.fleet.etcd
         while True:
-            await self.read(gate)
-            await asyncio.sleep(self.config.fleet.etcd)
+            row = await self.read(gate)
+            answered = (
+                row.snapshot is not None
+                and row.error is None
+                and any(m.reachable for m in row.snapshot.etcd.members)
+            )
+            wait = next_wait(wait, interval, answered)
+            await asyncio.sleep(wait)
 
     async def close(self) -> None:
         if self._collector is not None:

@@ -10,6 +10,10 @@ itself ends by its own deadline with an answer saying so (the peer's row then sh
 unreachable). A read that raises is a defect, not the peer: it is kept as the latest value the
 way `failed` words it, so one bad read never takes down a collection. `fresh` asks for a read
 begun now and waits for it: a guard or a verification must not judge by an older answer.
+
+While nothing of a cluster answers, the reads themselves space out (`next_wait`): a cockpit or
+a fleet left open on a cluster that is down neither burns CPU nor keeps dialling a network that
+is failing, and the first answer brings the usual pace back.
 """
 
 from __future__ import annotations
@@ -21,6 +25,17 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
 from cluster.config import SLOW_ANSWER_SECONDS
+
+BACKOFF_CAP_SECONDS = 30.0
+
+
+def next_wait(
+    waited: float, interval: float, answered: bool, cap: float = BACKOFF_CAP_SECONDS
+) -> float:
+    """The wait before the next read of a cluster: `interval` while it answers, twice the last
+    wait for each read it did not, up to `cap` (never below `interval`)."""
+    return interval if answered else min(max(waited, interval) * 2, max(cap, interval))
+
 
 T = TypeVar("T")
 Part = TypeVar("Part", covariant=True)

@@ -3,7 +3,7 @@ each read itself, so "slow" is a read not yet answered, never a timed sleep."""
 
 import asyncio
 
-from cluster.sources import LatestRead
+from cluster.sources import LatestRead, next_wait
 
 
 class Peer:
@@ -130,3 +130,13 @@ async def test_close_cancels_every_read_and_leaves_no_task() -> None:
     assert not reads.in_flight and reads.value is None
     assert not [t for t in asyncio.all_tasks() if t in (older, newer)]
     await reads.settled()  # nothing left to wait for
+
+
+def test_a_cluster_that_does_not_answer_is_read_less_and_less_often_until_it_answers() -> None:
+    waits, wait = [], 5.0
+    for _ in range(5):
+        wait = next_wait(wait, 5.0, answered=False)
+        waits.append(wait)
+    assert waits == [10.0, 20.0, 30.0, 30.0, 30.0]  # doubled, up to the cap
+    assert next_wait(wait, 5.0, answered=True) == 5.0  # the first answer: the usual pace
+    assert next_wait(60.0, 60.0, answered=False) == 60.0  # a pace above the cap stays

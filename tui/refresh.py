@@ -3,9 +3,8 @@
 One task waits, refreshes, and only then waits again: a one-shot timer re-armed when the
 refresh it fired has finished, not an interval. Refreshes therefore never overlap, however
 slowly the cluster answers, and a slow one is not followed by a burst of catch-up ticks. While
-no etcd member answers, each wait doubles up to a cap: a cockpit left open on a cluster that is
-down neither burns CPU nor keeps dialling a network that is failing; the first answer brings
-the operator's interval back. A refresh asked for (the operator's `r`, the re-read after an
+no etcd member answers, the waits back off (`cluster.sources.next_wait`, as the fleet's
+clusters do); the first answer brings the operator's interval back. A refresh asked for (the operator's `r`, the re-read after an
 action) waits for none of that: it runs at once, or right after the one under way.
 
 The scheduler knows nothing of snapshots or screens: it is handed a refresh that says whether
@@ -18,7 +17,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-BACKOFF_CAP_SECONDS = 30.0
+from cluster.sources import BACKOFF_CAP_SECONDS, next_wait
 
 # One refresh: `fresh` asks every source anew instead of taking its latest read; the answer
 # says whether any etcd member answered (False backs the next wait off).
@@ -80,4 +79,4 @@ class RefreshScheduler:
             except Exception as exc:
                 self._on_error(exc)
                 answered = False
-            self.delay = self.interval if answered else min(self.delay * 2, self.cap)
+            self.delay = next_wait(self.delay, self.interval, answered, self.cap)
