@@ -290,10 +290,10 @@ class Probe:
             value = probe.get(field) if readiness else None
             return float(value) if isinstance(value, int | float) and value > 0 else default
 
-        threshold = probe.get("failureThreshold")
+        threshold, port = probe.get("failureThreshold"), get.get("port")
         return cls(
             host=str(get.get("host") or "127.0.0.1"),
-            port=int(get.get("port") or 0),
+            port=port if isinstance(port, int) else 0,  # a named port: nothing the lab can ask
             path=str(get.get("path", "/")),
             scheme=str(get.get("scheme", "HTTP")).upper(),
             period=seconds("periodSeconds", PROBE_SECONDS),

@@ -62,7 +62,8 @@ async def test_move_leader_from_the_pane_through_the_dialog(lab: Lab, tmp_path: 
         table.focus()
         await pilot.press("l")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert app.focused is not None and app.focused.id == "cancel"
+        # Cancel has the focus once the dialog is up (AUTO_FOCUS, as the screen activates)
+        await until(pilot, lambda: app.focused is not None and app.focused.id == "cancel")
         assert "etcdctl move-leader" in str(app.screen.query_one("#commands").render())
         await pilot.press("tab", "enter")  # Confirm
         await until(pilot, lambda: app.last_result is not None, timeout=30)

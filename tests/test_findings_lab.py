@@ -167,7 +167,8 @@ async def _pane_opens_the_promote_dialog(config: Config) -> None:
         table.focus()
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert app.screen.title_text.startswith("Promote")  # type: ignore[attr-defined]
+        title = app.screen.title_text  # type: ignore[attr-defined]
+        assert title.startswith(f"{config.name} · Promote"), title  # the cluster, then the action
         await pilot.press("escape")
 
 
