@@ -560,10 +560,12 @@ class Lab:
 
     def freeze_sshd(self, node: str) -> list[int]:
         """SIGSTOPs the node's sshd and its sessions: a node that accepts and never answers."""
-        pids = self.processes(node, "sshd")
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
-        return pids
+        frozen = []
+        for pid in self.processes(node, "sshd"):
+            with contextlib.suppress(ProcessLookupError):  # a session that just ended
+                os.kill(pid, signal.SIGSTOP)
+                frozen.append(pid)
+        return frozen
 
     def thaw_all(self, pids: list[int]) -> None:
         for pid in pids:
