@@ -33,8 +33,7 @@ LABS = ("east", "west", "north")
 GONE = "gone"  # a loopback address nothing listens on
 GONE_ENDPOINT = "https://127.0.0.77:23790"
 # Every deadline of the fleet's labs (etcd, each node): three labs and the other worker's
-# module share two cores, and a lab starting there (three API servers) may hold a healthy
-# member's or node's answer past the lab's own 2 s; the verdicts tested here are not that.
+# module share two cores; the verdicts tested here are not about a loaded host's latency.
 LOADED_HOST_TIMEOUT = 10.0
 # The fleet reads etcd every 5 s; a frozen member's read ends by its deadline.
 QUORUM_LOST_WITHIN = 60.0
