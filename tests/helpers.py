@@ -43,6 +43,51 @@ async def eventually(
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}")
 
 
+def open_fds() -> dict[int, str]:
+    """This process's open file descriptors, each with what it is: a path, a pipe, or a socket
+    with its TCP peer when it has one (so a leak says where it leads)."""
+    peers = {}
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                peers[fields[9]] = _tcp_address(fields[2])
+    found = {}
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed already
+            target = os.readlink(f"/proc/self/fd/{name}")
+            inode = target.removeprefix("socket:[").removesuffix("]")
+            found[int(name)] = f"{target} to {peers[inode]}" if inode in peers else target
+    return found
+
+
+def _tcp_address(hex_address: str) -> str:
+    """/proc/net/tcp's "0100007F:0016" as 127.0.0.1:22 (IPv4; IPv6 stays as the kernel has it)."""
+    address, _, port = hex_address.partition(":")
+    if len(address) == 8:
+        address = ".".join(str(b) for b in reversed(bytes.fromhex(address)))
+    return f"{address}:{int(port, 16)}"
+
+
+async def fds_back_to(baseline: dict[int, str], timeout: float) -> None:
+    """Until this process holds no more file descriptors than at `baseline` (`open_fds`);
+    fails at the deadline naming the new ones, so a leak says where it leads."""
+    deadline = time.monotonic() + timeout
+    while len(now := open_fds()) > len(baseline):
+        if time.monotonic() >= deadline:
+            new = sorted(set(now.values()) - set(baseline.values()))
+            raise AssertionError(
+                f"{len(now)} file descriptors, {len(baseline)} at the start, after {timeout:g} "
+                f"s (a leak never gets back); new ones: {new}"
+            )
+        await asyncio.sleep(POLL_SECONDS)
+
+
+def open_sockets() -> set[str]:
+    """This process's sockets, each as its inode and TCP peer (see `open_fds`)."""
+    return {target for target in open_fds().values() if target.startswith("socket:")}
+
+
 def loud(snapshot: Any) -> list[tuple[str, str, str]]:
     """(id, subject, evidence) of the snapshot's findings at WARNING or worse."""
     from cluster.model import Severity

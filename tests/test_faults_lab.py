@@ -34,7 +34,7 @@ from cluster.etcd.source import EtcdSource
 from cluster.model import Snapshot
 from cluster.nodes.model import NodeState
 from lab.control import Lab
-from tests.helpers import break_ssh, eventually, wait_until
+from tests.helpers import break_ssh, eventually, fds_back_to, open_fds, wait_until
 from tests.test_app_etcd import row_texts, until
 from tui.app import CockpitApp
 from widgets.etcd_pane import EtcdPane
@@ -406,10 +406,6 @@ def process_state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
 
 
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 async def test_many_refreshes_under_random_freezes_leak_nothing(
     lab: Lab, config: Config, frozen: list[int]
 ) -> None:
@@ -450,7 +446,7 @@ async def test_many_refreshes_under_random_freezes_leak_nothing(
 
     await eventually(tasks_settled, 5, "no task left behind")
     assert seen_frozen > 0  # the freezes happened and were seen
-    assert open_fds() <= fds + 2, "file descriptors leaked"  # gRPC may reopen a socket
+    assert len(open_fds()) <= len(fds) + 2, "file descriptors leaked"  # gRPC may reopen one
     await client.close()
 
 
@@ -507,8 +503,5 @@ async def test_many_refreshes_under_random_node_faults_leak_nothing(
 
     await eventually(tasks_back, 10, f"tasks back to {tasks} (a read's leak never gets there)")
 
-    async def fds_back() -> bool:  # a dropped jump host's tunnel closes a moment after its link
-        return open_fds() <= fds
-
-    await eventually(fds_back, 10, f"file descriptors back to {fds} (a leak never gets there)")
+    await fds_back_to(fds, 10)  # a dropped link's socket closes a moment after it
     await collector.close()

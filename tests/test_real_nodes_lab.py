@@ -15,7 +15,7 @@ from cluster.config import NodeConfig
 from cluster.nodes.access import ErrorKind, NodeError
 from cluster.nodes.ssh import SshNodeAccess
 from lab.control import Lab
-from tests.helpers import kcockpit, running_lab
+from tests.helpers import kcockpit, open_sockets, running_lab
 
 
 def ssh(lab: Lab, target: str, command: str, *options: str) -> subprocess.CompletedProcess[str]:
@@ -125,3 +125,25 @@ def test_without_root_the_lab_refuses_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2, result
     assert len(result.stderr.strip().splitlines()) == 1
     assert "needs root" in result.stderr and "sudo make lab" in result.stderr
+
+
+async def test_a_node_behind_the_jump_host_that_never_answers_leaves_no_link_open(
+    lab: Lab,
+) -> None:
+    """The jump host's channel towards a silent address is still opening when the node's
+    deadline passes: the connection to the jump host made for it is closed with the attempt
+    (asyncssh's own ProxyJump left it open, one socket per refresh)."""
+    node = lab_node(lab, lab.spec.nodes[1].name)
+    prefix = node.address.rpartition(".")[0]
+    silent = dataclasses.replace(node, address=f"{prefix}.99", timeout=0.3)  # nobody's there
+    access = SshNodeAccess(silent)
+    before = open_sockets()
+    try:
+        for _ in range(5):
+            with pytest.raises(NodeError) as failed:
+                await access.run(["true"])
+            assert failed.value.kind is ErrorKind.TIMEOUT
+    finally:
+        await access.close()
+    left = open_sockets() - before
+    assert not left, f"sockets left open: {sorted(left)}"

@@ -38,6 +38,7 @@ from typing import Any, TypeVar, cast
 import asyncssh
 from asyncssh.config import SSHClientConfig, SSHConfig
 from asyncssh.encryption import get_default_encryption_algs
+from asyncssh.session import SSHTCPSessionFactory
 
 from cluster.config import NodeConfig
 from cluster.nodes.access import (
@@ -178,6 +179,59 @@ def _trusted(known_hosts: Path) -> str | asyncssh.SSHKnownHosts:
     return str(known_hosts) if known_hosts.exists() else asyncssh.import_known_hosts("")
 
 
+class _Hop:
+    """One ProxyJump hop that kcockpit opens itself, so that it is closed with the attempt it
+    serves. asyncssh's own ProxyJump leaves the jump host's connection open when the attempt is
+    cancelled (the node's deadline) while the jump host is still opening its channel onwards:
+    that cleanup catches Exception, which cancellation is not. Behind a bastion, a node that
+    never answers cost one bastion connection per refresh. A hop is handed to asyncssh as the
+    tunnel: it connects as asyncssh's own would (the same config files, through the hop before
+    it, none of kcockpit's options), and `close` closes it and every hop before it."""
+
+    def __init__(self, spec: str, config: object, before: _Hop | None) -> None:
+        self.host, self.user, self.port = _jump(spec)
+        self.config = config
+        self.before = before
+        self.connection: asyncssh.SSHClientConnection | None = None
+
+    @classmethod
+    def chain(cls, proxy_jump: object, config: object) -> _Hop | None:
+        """The last hop of a ProxyJump value ("a,b": through a to b), None without one."""
+        hop = None
+        if isinstance(proxy_jump, str) and proxy_jump.lower() != "none":
+            for spec in proxy_jump.split(","):
+                hop = cls(spec, config, hop)
+        return hop
+
+    async def create_connection(
+        self,
+        session_factory: SSHTCPSessionFactory[bytes],
+        remote_host: str,
+        remote_port: int,
+    ) -> tuple[asyncssh.SSHTCPChannel[bytes], asyncssh.SSHTCPSession[bytes]]:
+        """What asyncssh calls to reach the node (or the next hop) through this one."""
+        self.connection = await asyncssh.connect(
+            self.host,
+            cast(Any, self.port),
+            username=cast(Any, self.user),
+            tunnel=self.before or (),
+            config=cast(Any, self.config),
+        )
+        return await self.connection.create_connection(session_factory, remote_host, remote_port)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.abort()
+        if self.before is not None:
+            self.before.close()
+
+    async def wait_closed(self) -> None:
+        if self.connection is not None:
+            await self.connection.wait_closed()
+        if self.before is not None:
+            await self.before.wait_closed()
+
+
 class SshNodeAccess(NodeAccess):
     """A node reached over SSH; connects on first use and again after the link breaks."""
 
@@ -187,6 +241,7 @@ class SshNodeAccess(NodeAccess):
         self.address = node.address
         self.timeout = node.timeout
         self._connection: asyncssh.SSHClientConnection | None = None
+        self._hop: _Hop | None = None  # the connection's last ProxyJump hop
         self._sftp: asyncssh.SFTPClient | None = None
         self._lock = asyncio.Lock()
         self._shell: asyncssh.SSHClientProcess[bytes] | None = None  # `sh -s` for surveys
@@ -296,14 +351,22 @@ class SshNodeAccess(NodeAccess):
 
     async def _open(self) -> asyncssh.SSHClientConnection:
         self._refuse_unchecked()
+        options = {
+            "keepalive_interval": KEEPALIVE_SECONDS,
+            "keepalive_count_max": 2,
+            "encryption_algs": ENCRYPTION_PREFERENCE,
+            **self._options(),
+        }
         try:
-            return await asyncssh.connect(
-                self.address,
-                keepalive_interval=KEEPALIVE_SECONDS,
-                keepalive_count_max=2,
-                encryption_algs=ENCRYPTION_PREFERENCE,
-                **self._options(),
-            )
+            hop = await self._hops(options)
+            try:
+                connection = await asyncssh.connect(self.address, tunnel=hop or (), **options)
+            except BaseException:  # cancelled too: the hops opened for it close with it
+                if hop is not None:
+                    hop.close()
+                raise
+            self._hop = hop
+            return connection
         except asyncssh.HostKeyNotVerifiable as exc:
             raise await self._host_key_error(str(exc)) from None
         except asyncssh.PermissionDenied as exc:
@@ -323,15 +386,27 @@ class SshNodeAccess(NodeAccess):
                 ErrorKind.UNREACHABLE, f"{self.name}: ssh {self.target}: {reason}"
             ) from None
 
+    async def _hops(self, options: dict[str, Any]) -> _Hop | None:
+        """The node's ProxyJump hops (the last one), as asyncssh reads them for the node with
+        these options, or None when it is reached directly."""
+        resolved = await asyncssh.SSHClientConnectionOptions.construct(host=self.address, **options)
+        return _Hop.chain(resolved.tunnel, options.get("config", ()))
+
     async def _host_key_error(self, reason: str) -> NodeError:
         """Unknown or changed: tells which, with the offered key's fingerprint."""
         options = {k: v for k, v in self._options().items() if k in ("port", "config")}
+        hop = None
         try:
+            hop = await self._hops(options)
             offered = await asyncio.wait_for(
-                asyncssh.get_server_host_key(self.address, **options), self.timeout
+                asyncssh.get_server_host_key(self.address, tunnel=hop or (), **options),
+                self.timeout,
             )
         except (TimeoutError, asyncssh.Error, OSError):
             offered = None
+        finally:
+            if hop is not None:
+                hop.close()
         fingerprint = offered.get_fingerprint() if offered else None
         known_hosts = self.known_hosts
         port = self.node.port or 22
@@ -365,7 +440,9 @@ class SshNodeAccess(NodeAccess):
         self._sudo_refused = None  # and sudo fixed meanwhile
         if self._connection is not None:
             self._connection.abort()
-        self._connection = None
+        if self._hop is not None:
+            self._hop.close()
+        self._connection, self._hop = None, None
         self._sftp = None
 
     async def _sftp_call(self, what: str, path: str, call: Awaitable[T]) -> T:
@@ -582,14 +659,16 @@ class SshNodeAccess(NodeAccess):
             raise NodeError(ErrorKind.UNREACHABLE, f"{self.name}: {command}: {exc}") from None
 
     async def close(self) -> None:
-        connection = self._connection
-        self._connection = None
+        connection, hop = self._connection, self._hop
+        self._connection, self._hop = None, None
         self._sftp = None
         self._close_shell()
         if connection is not None:
             connection.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(connection.wait_closed(), self.timeout)
+        if hop is not None:
+            hop.close()
 
 
 def _sudo_said(words: str) -> bool:
