@@ -15,7 +15,11 @@ import json
 import os
 import resource
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
+
+from textual.app import App
 
 from tui.cli import cockpit_app, resolve_config
 
@@ -32,6 +36,20 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+async def cpu_percent_over(window: float) -> float:
+    """The share of one core this process used while it waited `window` seconds."""
+    cpu, started = cpu_seconds(), time.monotonic()
+    await asyncio.sleep(window)
+    return 100 * (cpu_seconds() - cpu) / (time.monotonic() - started)
+
+
+async def run_headless(app: App[Any], measure: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Runs `app` headless at 160x40 while `measure` watches it; `measure` exits the app."""
+    watcher = asyncio.create_task(measure())
+    await app.run_async(headless=True, size=(160, 40))
+    await watcher
+
+
 async def probe(config_path: Path, window: float, refresh: float) -> dict[str, float]:
     app = cockpit_app(resolve_config(config_path), refresh=refresh)  # as `kcockpit` launches
     figures: dict[str, float] = {}
@@ -43,23 +61,14 @@ async def probe(config_path: Path, window: float, refresh: float) -> dict[str, f
         await app.later_panes()  # and the other tabs' panes, mounted just after it
         figures["every_pane_at"] = time.time()
         await asyncio.sleep(2 * refresh)  # settle: caches, channels, first findings
-        cpu, rss, started, refreshes = (
-            cpu_seconds(),
-            rss_bytes(),
-            time.monotonic(),
-            app.refresh_count,
-        )
-        await asyncio.sleep(window)
-        elapsed = time.monotonic() - started
-        figures["cpu_percent"] = 100 * (cpu_seconds() - cpu) / elapsed
+        rss, refreshes = rss_bytes(), app.refresh_count
+        figures["cpu_percent"] = await cpu_percent_over(window)
         figures["rss_start"] = rss
         figures["rss_end"] = rss_bytes()
         figures["refreshes"] = app.refresh_count - refreshes
         app.exit()
 
-    watcher = asyncio.create_task(measure())
-    await app.run_async(headless=True, size=(160, 40))
-    await watcher
+    await run_headless(app, measure)
     return figures
 
 

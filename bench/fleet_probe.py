@@ -13,7 +13,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from app_probe import cpu_seconds, rss_bytes
+from app_probe import cpu_percent_over, rss_bytes, run_headless
 
 from cluster.config import DEFAULT_FLEET_ETCD_INTERVAL, DEFAULT_FLEET_READS
 from lab.control import Lab
@@ -31,17 +31,12 @@ async def probe(labs: list[Path], window: float) -> dict[str, float]:
         while not all(row.read_at for row in app.fleet.rows()):
             await asyncio.sleep(POLL_SECONDS)
         await asyncio.sleep(2 * DEFAULT_FLEET_ETCD_INTERVAL)  # settle: channels, first findings
-        cpu, started = cpu_seconds(), asyncio.get_running_loop().time()
-        await asyncio.sleep(window)
-        elapsed = asyncio.get_running_loop().time() - started
-        figures["cpu_percent"] = 100 * (cpu_seconds() - cpu) / elapsed
+        figures["cpu_percent"] = await cpu_percent_over(window)
         figures["rss_mib"] = rss_bytes() / 2**20
         figures["verdicts_ok"] = sum(row.verdict.word == "OK" for row in app.fleet.rows())
         app.exit()
 
-    watcher = asyncio.create_task(measure())
-    await app.run_async(headless=True, size=(160, 40))
-    await watcher
+    await run_headless(app, measure)
     return figures
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import pwd
+import re
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from cluster.config import NodeConfig
 from cluster.nodes.access import ErrorKind, NodeError
 from cluster.nodes.ssh import SshNodeAccess
 from lab.control import Lab
+from lab.network import LabNetwork
 from tests.helpers import kcockpit, open_sockets, running_lab
 
 
@@ -107,15 +109,28 @@ async def test_the_other_nodes_are_reached_only_through_the_jump_host(lab: Lab) 
     assert f"Accepted publickey for ops from {jump.address} " in log  # the tunnel's far end
 
 
+def host_mounts() -> set[str]:
+    return set(Path("/proc/mounts").read_text().splitlines())
+
+
+def another_labs_namespace(mount: str, ours: str) -> bool:
+    """A node namespace of a lab that another test worker runs meanwhile: it comes and goes."""
+    found = re.fullmatch(r"nsfs /run/netns/(kcl\d+)-\d+ nsfs .*", mount)
+    return found is not None and found[1] != ours
+
+
 def test_nothing_of_a_lab_lands_on_this_machine(tmp_path: Path) -> None:
-    mounts = Path("/proc/mounts").read_text()
+    mounts = host_mounts()
     with running_lab(tmp_path / "lab", nodes=1) as lab:
         assert lab.node_exec("cp-1", ["id", "-un", "ops"]).stdout.strip() == "ops"
         with pytest.raises(KeyError):
             pwd.getpwnam("ops")
         assert not Path("/etc/kubernetes").exists()
         assert not Path("/etc/sudoers.d/ops").exists()
-    assert Path("/proc/mounts").read_text() == mounts
+        ours = LabNetwork(lab.spec.subnet).tag
+        assert any(f"/run/netns/{ours}-" in mount for mount in host_mounts() - mounts)
+    changed = mounts ^ host_mounts()
+    assert not {m for m in changed if not another_labs_namespace(m, ours)}
 
 
 def test_without_root_the_lab_refuses_in_one_line(tmp_path: Path) -> None:
