@@ -242,6 +242,18 @@ def median_process_ms(argv: list[str], runs: int) -> float:
     return statistics.median(samples)
 
 
+def frozen_report_ms(lab: Lab, runs: int) -> tuple[float, float]:
+    """(median ms of `kcockpit report`, the same with cp-3's etcd SIGSTOPped): what a frozen
+    member costs an operator's report. The tests check that it never hangs; this, how long."""
+    report = [sys.executable, "-m", "tui", "report", "--config", str(lab.paths.config), "--json"]
+    healthy = median_process_ms(report, runs)
+    pid = lab.freeze("cp-3")
+    try:
+        return healthy, median_process_ms(report, runs)
+    finally:
+        lab.thaw(pid)
+
+
 def app_probe(config: Path, window: float) -> tuple[float, dict[str, float]]:
     """(ms from launch to first complete screen, the probe's figures: when every tab's pane
     was filled too, then idle CPU and RSS)."""
@@ -481,6 +493,16 @@ def main() -> None:
                     f"{idle['rss_end'] / 2**20:.1f} MiB)",
                     "< 5 % (issue: over 10 min; use --window 600)",
                     growth < 5,
+                )
+            )
+            healthy_ms, frozen_ms = frozen_report_ms(Lab(lab3.root), runs)
+            deadline_ms = 1000 * small.etcd.timeout
+            report(
+                Figure(
+                    "`kcockpit report` with one etcd member SIGSTOPped",
+                    f"{frozen_ms:.0f} ms, healthy {healthy_ms:.0f} ms",
+                    f"<= healthy + the member deadline ({deadline_ms:.0f} ms)",
+                    frozen_ms <= healthy_ms + deadline_ms,
                 )
             )
             fleet_footprint(root, window)
