@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
+from textual.app import App
 from textual.pilot import Pilot
 
 from lab.control import Lab
 from tests.helpers import POLL_SECONDS, report_json, wait_until
 from tui.app import CockpitApp
 from widgets.certificates_pane import CertificatesPane
+from widgets.confirm import ConfirmScreen
 from widgets.etcd_pane import EtcdPane
 from widgets.header import ClusterHeader
 from widgets.help import HelpScreen
@@ -21,6 +24,16 @@ async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await pilot.pause(POLL_SECONDS)
+
+
+async def dialog_up(pilot: Pilot, app: App[Any]) -> ConfirmScreen:
+    """The confirmation dialog, once it is on top and composed: pushed is not yet mounted, and
+    its widgets are queried only then."""
+    await until(
+        pilot, lambda: isinstance(app.screen, ConfirmScreen) and bool(app.screen.query("#title"))
+    )
+    assert isinstance(app.screen, ConfirmScreen)
+    return app.screen
 
 
 def row_texts(table: EtcdPane) -> dict[str, list[str]]:

@@ -19,11 +19,10 @@ from cluster.fleet import FleetRow, Verdict
 from cluster.model import Severity
 from lab.control import Lab
 from tests.helpers import kcockpit, running_lab, wait_until
-from tests.test_app_etcd import until
+from tests.test_app_etcd import dialog_up, until
 from tui.app import CockpitScreen
 from tui.cli import resolve_fleet
 from tui.fleet import FleetApp, FleetScreen
-from widgets.confirm import ConfirmScreen
 from widgets.etcd_pane import EtcdPane
 from widgets.fleet_table import FleetTable
 from widgets.header import ClusterHeader
@@ -196,8 +195,8 @@ async def test_the_fleet_shows_every_cluster_and_opens_its_cockpit(
         assert members.row_count == 3
         assert " west " in str(app.screen.query_one(ClusterHeader).render())
         await pilot.press("x")  # remove the member under the cursor: its dialog names the cluster
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert str(app.screen.query_one("#title").render()).startswith("west · ")
+        dialog = await dialog_up(pilot, app)
+        assert str(dialog.query_one("#title").render()).startswith("west · ")
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, CockpitScreen))
         await pilot.press("escape")

@@ -226,6 +226,7 @@ class _Hop:
             self.before.close()
 
     async def wait_closed(self) -> None:
+        """Until this hop's connection and every one before it has closed."""
         if self.connection is not None:
             await self.connection.wait_closed()
         if self.before is not None:
@@ -669,6 +670,8 @@ class SshNodeAccess(NodeAccess):
                 await asyncio.wait_for(connection.wait_closed(), self.timeout)
         if hop is not None:
             hop.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(hop.wait_closed(), self.timeout)
 
 
 def _sudo_said(words: str) -> bool:
