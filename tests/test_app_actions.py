@@ -6,7 +6,7 @@ from pathlib import Path
 
 from actions.audit import AuditLog
 from lab.control import Lab
-from tests.test_app_etcd import dialog_up, row_texts, until
+from tests.test_app_etcd import row_texts, screen_up, until
 from tui.app import CockpitApp
 from tui.commands import CockpitCommands
 from widgets.confirm import ConfirmScreen
@@ -36,7 +36,7 @@ async def test_read_only_shows_actions_but_nothing_can_mutate(lab: Lab, tmp_path
         select(table, target)
         table.focus()
         await pilot.press("l")
-        dialog = await dialog_up(pilot, app)
+        dialog = await screen_up(pilot, app, ConfirmScreen, "#title")
         assert "read-only" in str(dialog.query_one("#verdict").render())
         assert dialog.query_one("#confirm").disabled
         await pilot.press("tab", "tab", "enter")  # even trying to reach Confirm does nothing
@@ -91,6 +91,6 @@ async def test_palette_offers_every_pane_and_every_action(lab: Lab) -> None:
         await pilot.press("ctrl+p")
         await pilot.press(*"Remove etcd member: cp-3")
         await pilot.press("enter")
-        dialog = await dialog_up(pilot, app)
+        dialog = await screen_up(pilot, app, ConfirmScreen, "#title")
         assert "cp-3" in str(dialog.query_one("#title").render())
         await pilot.press("escape")

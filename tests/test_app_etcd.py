@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from textual.app import App
 from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widget import Widget
 
 from lab.control import Lab
 from tests.helpers import POLL_SECONDS, report_json, wait_until
 from tui.app import CockpitApp
 from widgets.certificates_pane import CertificatesPane
-from widgets.confirm import ConfirmScreen
 from widgets.etcd_pane import EtcdPane
 from widgets.header import ClusterHeader
 from widgets.help import HelpScreen
+
+S = TypeVar("S", bound=Screen[Any])
 
 
 async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 15.0) -> None:
@@ -26,13 +29,11 @@ async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 
         await pilot.pause(POLL_SECONDS)
 
 
-async def dialog_up(pilot: Pilot, app: App[Any]) -> ConfirmScreen:
-    """The confirmation dialog, once it is on top and composed: pushed is not yet mounted, and
-    its widgets are queried only then."""
-    await until(
-        pilot, lambda: isinstance(app.screen, ConfirmScreen) and bool(app.screen.query("#title"))
-    )
-    assert isinstance(app.screen, ConfirmScreen)
+async def screen_up(pilot: Pilot, app: App[Any], kind: type[S], part: str | type[Widget]) -> S:
+    """`app`'s top screen once it is a `kind` and composed (`part` is in it): a pushed screen
+    is on top before it is mounted, and its widgets are queried only then."""
+    await until(pilot, lambda: isinstance(app.screen, kind) and bool(app.screen.query(part)))
+    assert isinstance(app.screen, kind)
     return app.screen
 
 

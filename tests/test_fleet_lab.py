@@ -19,10 +19,11 @@ from cluster.fleet import FleetRow, Verdict
 from cluster.model import Severity
 from lab.control import Lab
 from tests.helpers import kcockpit, running_lab, wait_until
-from tests.test_app_etcd import dialog_up, until
+from tests.test_app_etcd import screen_up, until
 from tui.app import CockpitScreen
 from tui.cli import resolve_fleet
 from tui.fleet import FleetApp, FleetScreen
+from widgets.confirm import ConfirmScreen
 from widgets.etcd_pane import EtcdPane
 from widgets.fleet_table import FleetTable
 from widgets.header import ClusterHeader
@@ -178,8 +179,8 @@ async def test_the_fleet_shows_every_cluster_and_opens_its_cockpit(
             # Its cockpit, while it is down, says the same; escape comes back.
             table.move_cursor(row=table.get_row_index("east"))
             await pilot.press("enter")
-            await until(pilot, lambda: isinstance(app.screen, CockpitScreen))
-            header = app.screen.query_one(ClusterHeader)
+            cockpit = await screen_up(pilot, app, CockpitScreen, ClusterHeader)
+            header = cockpit.query_one(ClusterHeader)
             await until(pilot, lambda: "QUORUM LOST" in str(header.render()), timeout=30)
             assert " east " in str(header.render())
             await pilot.press("escape")
@@ -187,15 +188,15 @@ async def test_the_fleet_shows_every_cluster_and_opens_its_cockpit(
 
         table.move_cursor(row=table.get_row_index("west"))
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, CockpitScreen))
+        cockpit = await screen_up(pilot, app, CockpitScreen, EtcdPane)
         assert app.config.name == "west"
         await until(pilot, lambda: app.snapshot is not None and app.snapshot.cluster_name == "west")
-        members = app.screen.query_one(EtcdPane)
+        members = cockpit.query_one(EtcdPane)
         await until(pilot, lambda: members.selected_name is not None)
         assert members.row_count == 3
         assert " west " in str(app.screen.query_one(ClusterHeader).render())
         await pilot.press("x")  # remove the member under the cursor: its dialog names the cluster
-        dialog = await dialog_up(pilot, app)
+        dialog = await screen_up(pilot, app, ConfirmScreen, "#title")
         assert str(dialog.query_one("#title").render()).startswith("west · ")
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, CockpitScreen))
@@ -209,8 +210,8 @@ async def test_the_fleet_shows_every_cluster_and_opens_its_cockpit(
         count = app.refresh_count
         await until(pilot, lambda: app.refresh_count > count)
         await pilot.press("question_mark")  # the help lists the way back, as every key
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
-        assert "Back to the fleet" in str(app.screen.query_one("#help-text").render())
+        help_screen = await screen_up(pilot, app, HelpScreen, "#help-text")
+        assert "Back to the fleet" in str(help_screen.query_one("#help-text").render())
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, CockpitScreen))
         await pilot.press("F")

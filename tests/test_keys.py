@@ -20,7 +20,7 @@ from actions.audit import AuditLog
 from actions.specs import SPECS
 from lab.control import Lab
 from tests.helpers import running_lab
-from tests.test_app_etcd import until
+from tests.test_app_etcd import screen_up, until
 from tui.app import TABLES_SCOPE, CockpitApp
 from tui.commands import CockpitCommands
 from widgets.add_member import AddMemberScreen
@@ -179,8 +179,8 @@ async def test_every_key_in_help_does_what_it_says(incident_lab: Lab, tmp_path: 
         )
         keys = app.help_keys()
         await pilot.press("question_mark")
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
-        help_text = str(app.screen.query_one("#help-text").render())
+        help_screen = await screen_up(pilot, app, HelpScreen, "#help-text")
+        help_text = str(help_screen.query_one("#help-text").render())
         for key in keys:
             assert key.description in help_text and key.display in help_text, key
         await close_modal(pilot, app)

@@ -20,8 +20,9 @@ from cluster.model import Snapshot
 from lab.control import Lab
 from lab.running_scenarios import fragment_every_member
 from tests.helpers import eventually, kcockpit, running_lab
-from tests.test_app_etcd import dialog_up, until
+from tests.test_app_etcd import screen_up, until
 from tui.app import CockpitApp
+from widgets.confirm import ConfirmScreen
 from widgets.etcd_pane import EtcdPane
 from widgets.progress import ActionProgressScreen
 
@@ -174,7 +175,7 @@ async def test_from_the_etcd_pane_the_progress_screen_shows_each_step(
         )
         table.focus()
         await pilot.press("D")
-        dialog = await dialog_up(pilot, app)
+        dialog = await screen_up(pilot, app, ConfirmScreen, "#title")
         assert "ALLOWED" in str(dialog.query_one("#verdict").render())
         await pilot.press("tab", "enter")  # Confirm
         await until(pilot, lambda: isinstance(app.screen, ActionProgressScreen))
