@@ -218,6 +218,7 @@ async def test_the_fleet_shows_every_cluster_and_opens_its_cockpit(
         await until(pilot, lambda: isinstance(app.screen, FleetScreen))
 
 
+@pytest.mark.fresh_lab  # before the fleet test's quorum loss, which east recovers from after
 def test_report_all_fails_on_a_lost_quorum_and_passes_once_healed(
     labs: dict[str, Lab], fleet_config: Path, labs_config: Path
 ) -> None:
