@@ -253,7 +253,8 @@ async def test_a_member_advertising_port_237900_is_its_own_error_and_can_be_remo
             member = snapshot.etcd.member(BAD_NAME)
             return snapshot if member is not None and member.endpoint == advertised else None
 
-        snapshot = await eventually(joined, 30, f"{BAD_NAME} to advertise {advertised}")
+        # a learner publishes its URLs once it has joined: slow on a loaded box
+        snapshot = await eventually(joined, 60, f"{BAD_NAME} to advertise {advertised}")
         bad = snapshot.etcd.member(BAD_NAME)
         assert bad is not None and bad.is_learner and not bad.reachable
         assert bad.error == (

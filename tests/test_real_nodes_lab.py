@@ -109,28 +109,29 @@ async def test_the_other_nodes_are_reached_only_through_the_jump_host(lab: Lab) 
     assert f"Accepted publickey for ops from {jump.address} " in log  # the tunnel's far end
 
 
-def host_mounts() -> set[str]:
-    return set(Path("/proc/mounts").read_text().splitlines())
-
-
-def another_labs_namespace(mount: str, ours: str) -> bool:
-    """A node namespace of a lab that another test worker runs meanwhile: it comes and goes."""
-    found = re.fullmatch(r"nsfs /run/netns/(kcl\d+)-\d+ nsfs .*", mount)
-    return found is not None and found[1] != ours
+def host_mounts() -> dict[str, str]:
+    """This machine's mounts by mount ID (/proc/self/mountinfo): an ID names one mount, so a
+    lab's namespaces are told from another lab's that took the same /24 and names later."""
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return {line.split()[0]: line.split()[4] for line in lines}
 
 
 def test_nothing_of_a_lab_lands_on_this_machine(tmp_path: Path) -> None:
-    mounts = host_mounts()
+    lab_namespace = re.compile(r"/run/netns/kcl\d+-\d+")  # any lab's, another worker's too
+    before = host_mounts()
     with running_lab(tmp_path / "lab", nodes=1) as lab:
         assert lab.node_exec("cp-1", ["id", "-un", "ops"]).stdout.strip() == "ops"
         with pytest.raises(KeyError):
             pwd.getpwnam("ops")
         assert not Path("/etc/kubernetes").exists()
         assert not Path("/etc/sudoers.d/ops").exists()
-        ours = LabNetwork(lab.spec.subnet).tag
-        assert any(f"/run/netns/{ours}-" in mount for mount in host_mounts() - mounts)
-    changed = mounts ^ host_mounts()
-    assert not {m for m in changed if not another_labs_namespace(m, ours)}
+        tag = LabNetwork(lab.spec.subnet).tag
+        ours = {i for i, point in host_mounts().items() if point.startswith(f"/run/netns/{tag}-")}
+        assert ours
+    after = host_mounts()
+    assert not ours & after.keys()  # the lab's own namespaces are gone
+    changed = {(i, p) for i, p in before.items() ^ after.items() if not lab_namespace.fullmatch(p)}
+    assert not changed
 
 
 def test_without_root_the_lab_refuses_in_one_line(tmp_path: Path) -> None:
