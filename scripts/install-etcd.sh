@@ -2,10 +2,13 @@
 # Installs etcd 3.5 into .local/etcd (project-local; no service, no system change).
 # Debian trixie's etcd-server/etcd-client 3.5.16 run on bookworm: we fetch the .debs with
 # apt-get download through a private sources list and unpack them with dpkg-deb -x.
+# A binary's version is read whole into a variable, never piped into `head` or `grep -q`: those exit
+# at the first line they need, and under pipefail the writer's SIGPIPE (141) would fail the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest="$PWD/.local/etcd"
-if [ -x "$dest/usr/bin/etcd" ] && "$dest/usr/bin/etcd" --version 2>/dev/null | grep -q 'etcd Version: 3\.5\.'; then
+etcd_version() { "$dest/usr/bin/etcd" --version 2>/dev/null || true; }
+if [ -x "$dest/usr/bin/etcd" ] && [[ $(etcd_version) == *"etcd Version: 3.5."* ]]; then
   exit 0
 fi
 command -v apt-get >/dev/null || { echo "install-etcd: needs apt-get (Debian); or set KCOCKPIT_ETCD to an etcd 3.5 binary" >&2; exit 1; }
@@ -25,4 +28,5 @@ apt-get "${apt_opts[@]}" update >/dev/null
 (cd "$work" && apt-get "${apt_opts[@]}" download etcd-server etcd-client >/dev/null)
 rm -rf "$dest" && mkdir -p "$dest"
 for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$dest"; done
-"$dest/usr/bin/etcd" --version | head -n1
+[[ $(etcd_version) == *"etcd Version: 3.5."* ]] || { echo "install-etcd: the unpacked etcd is not 3.5" >&2; exit 1; }
+etcd_version | sed -n 1p

@@ -25,7 +25,8 @@ cached_build_ok() {
   [ -f "$cache/SHA256SUMS" ] || return 1
   (cd "$cache" && sha256sum --quiet -c SHA256SUMS) >/dev/null 2>&1 || return 1
   for b in "${binaries[@]}"; do
-    "$cache/$b" --version 2>/dev/null | grep -qx "Kubernetes v$version" || return 1
+    # Captured whole, not piped into `grep -q` (its early exit is a SIGPIPE under pipefail).
+    [ "$("$cache/$b" --version 2>/dev/null)" = "Kubernetes v$version" ] || return 1
   done
 }
 if cached_build_ok; then
