@@ -81,6 +81,10 @@ class EtcdAction(Action):
         return snapshot.etcd.member(self.target)
 
     def no_member(self, snapshot: Snapshot) -> Verdict:
+        if snapshot.etcd.error:  # the membership is unknown: say why, not "no such member"
+            return Verdict.refused(
+                f"cannot tell whether {self.target!r} is a member: {snapshot.etcd.error}"
+            )
         names = ", ".join(m.display_name for m in snapshot.etcd.members) or "none"
         return Verdict.refused(f"no etcd member named {self.target!r} (members: {names})")
 

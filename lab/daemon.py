@@ -4,7 +4,8 @@ an installer adds once the API answers (addons.py).
 
 `kcockpit lab up` starts it detached (its own session) and returns; `kcockpit lab down` sends it
 SIGTERM, on which it stops every node (each node's first process stops its kubelet, which stops
-etcd, SIGCONT first in case a test froze it), then removes the nodes' namespaces and the bridge.
+etcd, SIGCONT first in case a test froze it; see Nodes.stop_all for the order), then removes the
+nodes' namespaces and the bridge.
 Each node's `unshare` dies with the daemon (PDEATHSIG) and takes its node with it, even if the
 daemon is SIGKILLed. With --owner PID it also stops when that process is gone (the foreground
 `kcockpit lab`, killed with its terminal), and with --remove-dir it then deletes the lab
@@ -76,23 +77,37 @@ class Nodes:
         logging.info("node %s (%s) started", node.name, node.address)
 
     def stop_all(self) -> None:
-        """SIGTERM to each node's first process (it stops its kubelet and etcd), SIGKILL to
-        one that outlives the grace: either way the kernel ends everything in the node."""
-        firsts = {name: _read_pid(self.paths.node_pid(name)) for name in self.running}
+        """Stops the nodes: nodes that run only etcd one at a time, control-plane nodes together.
+
+        A stopping etcd leader first hands its leadership to a connected peer; were every peer
+        stopping too, it would wait out etcd's request timeout (5 s and more) for a transfer that
+        cannot happen, so etcd-only nodes go one by one. Control-plane nodes go together: one by
+        one, the last nodes' API servers would lose their etcd quorum mid-shutdown and hang
+        until their grace ends, which costs more than the leader's wait."""
+        names = list(self.running)
+        if self.paths.load_spec().control_plane and not self.sshd_only:
+            self._stop(names)
+        else:
+            for name in names:
+                self._stop([name])
+        for node in self.paths.load_spec().nodes:
+            network.remove_node(self.net, node.address)
+
+    def _stop(self, names: list[str]) -> None:
+        """SIGTERM to each node's first process (it stops its kubelet and etcd), SIGKILL to one
+        that outlives the grace: either way the kernel ends everything in the node."""
+        firsts = {name: _read_pid(self.paths.node_pid(name)) for name in names}
         for first in firsts.values():
             if first and _exists(first):
                 os.kill(first, signal.SIGTERM)
         deadline = time.monotonic() + NODE_STOP_SECONDS
-        for name, process in self.running.items():
-            first = firsts[name]
+        for name, first in firsts.items():
             while first and _exists(first) and time.monotonic() < deadline:
                 time.sleep(0.05)
             if first and _exists(first):
                 os.kill(first, signal.SIGKILL)
-            process.wait()  # unshare exits with its child
+            self.running[name].wait()  # unshare exits with its child
             self.paths.node_pid(name).unlink(missing_ok=True)
-        for node in self.paths.load_spec().nodes:
-            network.remove_node(self.net, node.address)
 
 
 def _first_child(pid: int) -> int:

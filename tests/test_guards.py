@@ -71,6 +71,21 @@ def test_move_leader_refusals(snapshot: Snapshot, target: str, why: str) -> None
     assert verdict.is_refused and why in reasons(verdict)
 
 
+def test_an_unreadable_membership_is_refused_with_its_cause_not_as_an_unknown_name() -> None:
+    unanswered = EtcdMember(id=0, name="", endpoint="https://127.0.0.11:2379", error="timeout")
+    unreadable = Snapshot(
+        "test",
+        dt.datetime.now(dt.UTC),
+        EtcdCluster(members=(unanswered,), error="no endpoint answered MemberList: timeout"),
+    )
+    for action in (MoveLeader("cp-1"), MemberRemove("cp-1"), Defragment("cp-1")):
+        verdict = action.guard(unreadable)
+        assert verdict.is_refused
+        assert reasons(verdict) == (
+            "cannot tell whether 'cp-1' is a member: no endpoint answered MemberList: timeout"
+        )
+
+
 def test_remove_needs_the_typed_name() -> None:
     verdict = MemberRemove("cp-3").guard(HEALTHY)
     assert (verdict.kind, verdict.confirm_text) == (VerdictKind.CONFIRM, "cp-3")
