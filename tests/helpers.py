@@ -18,8 +18,14 @@ POLL_SECONDS = 0.2
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def wait_until(probe: Callable[[], T], timeout: float = 15.0, what: str = "condition") -> T:
-    """Calls `probe` until it returns something truthy; fails with its last value at the deadline."""
+def wait_until(
+    probe: Callable[[], T],
+    timeout: float = 15.0,
+    what: str = "condition",
+    explain: Callable[[], object] | None = None,
+) -> T:
+    """Calls `probe` until it returns something truthy; fails at the deadline with its last
+    value, or with what `explain` says of the last try."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -27,7 +33,8 @@ def wait_until(probe: Callable[[], T], timeout: float = 15.0, what: str = "condi
         if last:
             return last
         time.sleep(POLL_SECONDS)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}")
+    told = explain() if explain else repr(last)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {told}")
 
 
 async def eventually(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,11 +35,19 @@ def state(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A state dir whose audit trail records a verified snapshot-save of this lab."""
     state = tmp_path_factory.mktemp("preflight-state")
     member = lab.spec.nodes[0].name
-    saved = kcockpit(
-        "act", "--config", str(lab.paths.config), "snapshot-save", member, "--yes",
-        env={"KCOCKPIT_STATE_DIR": str(state)},
-    )  # fmt: skip
-    assert saved.returncode == 0, saved.stdout + saved.stderr
+    outcome: list[str] = []
+
+    def save() -> bool:
+        saved = kcockpit(
+            "act", "--config", str(lab.paths.config), "snapshot-save", member, "--yes",
+            env={"KCOCKPIT_STATE_DIR": str(state)},
+        )  # fmt: skip
+        outcome.append(saved.stdout + saved.stderr)
+        return saved.returncode == 0
+
+    # A lab just up on a loaded box can leave every member's answer past its deadline for a
+    # moment (the action is then refused: it cannot read the membership); it is tried again.
+    wait_until(save, 60, "a verified snapshot-save", explain=lambda: outcome[-1])
     return state
 
 
@@ -64,16 +71,18 @@ def went_wrong(checks: dict[str, dict]) -> dict[str, str]:
     return {name: check["detail"] for name, check in checks.items() if not check["ok"]}
 
 
-def preflight_go(lab: Lab, state: Path, *args: str, within: float = 30.0) -> dict[str, dict]:
-    """The checks of a preflight that says go, run again until one does (`within` seconds).
-    A loaded box can leave a member's answer past its deadline for a moment, and preflight
-    rightly calls that a no-go; a lab that stays red fails with what went wrong."""
-    deadline = time.monotonic() + within
-    while True:
-        code, checks = preflight(lab, state, *args)
-        if code == 0:
-            return checks
-        assert time.monotonic() < deadline, f"no go for {within:g} s: {went_wrong(checks)}"
+def preflight_go(lab: Lab, state: Path, *args: str) -> dict[str, dict]:
+    """The checks of a preflight that says go, run again until one does (30 s). A loaded box
+    can leave a member's answer past its deadline for a moment, and preflight rightly calls
+    that a no-go; a lab that stays red fails with what went wrong."""
+    runs: list[tuple[int, dict[str, dict]]] = []
+
+    def go() -> bool:
+        runs.append(preflight(lab, state, *args))
+        return runs[-1][0] == 0
+
+    wait_until(go, 30, "a go", explain=lambda: went_wrong(runs[-1][1]))
+    return runs[-1][1]
 
 
 def healthy(lab: Lab) -> None:
