@@ -1,7 +1,8 @@
 """The node drills staged for real on the last node of a lab of their own: its clock runs
 45 s ahead (libfaketime), its /var/lib/etcd is a 1 GiB filesystem filled to 97 %, and a
 process held its etcd peer port before etcd started. Nothing is simulated: the cockpit reads
-`date`, `df` and `ss` on the node, and the node's etcd really failed to bind."""
+`date`, `df` and `ss` on the node, and the node's etcd really failed to bind. The lab is
+etcd-only: every drill is the node's or its etcd's, none needs the Kubernetes API."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ DRILLS = ("clock-skew", "disk-pressure", "port-conflict")
 
 @pytest.fixture(scope="module")
 def drilled_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory.mktemp("drilled-lab"), scenarios=DRILLS) as lab:
+    with running_lab(
+        tmp_path_factory.mktemp("drilled-lab"), scenarios=DRILLS, control_plane=False
+    ) as lab:
         yield lab
 
 
