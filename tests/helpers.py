@@ -18,6 +18,19 @@ POLL_SECONDS = 0.2
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+async def fill_etcd(config_path: Path, endpoint: str, megabytes: int) -> None:
+    """Writes `megabytes` of random values under /kcockpit-test/ through `endpoint`."""
+    from cluster.config import load_config
+    from cluster.etcd.client import EtcdClient
+
+    client = EtcdClient(load_config(config_path).etcd.tls, timeout=10)
+    try:
+        for i in range(megabytes * 10):
+            await client.put(endpoint, f"/kcockpit-test/{i}".encode(), os.urandom(100_000))
+    finally:
+        await client.close()
+
+
 def wait_until(
     probe: Callable[[], T],
     timeout: float = 15.0,

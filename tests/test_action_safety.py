@@ -26,8 +26,7 @@ from cluster.config import Config
 from cluster.etcd.client import EtcdClient, EtcdError
 from cluster.model import Snapshot
 from lab.control import Lab
-from tests.helpers import PROJECT, eventually, kcockpit, report_json
-from tests.test_actions_lab import _fill
+from tests.helpers import PROJECT, eventually, fill_etcd, kcockpit, report_json
 from tests.test_faults_lab import healthy_snapshot
 
 ANOTHER_ACTION = "another action is running"
@@ -190,7 +189,7 @@ def test_two_act_processes_racing_exactly_one_runs(
     """Both start together; the first to record its intent has its member frozen mid-stream,
     so it holds the lock while the other, whenever it gets there, must be refused."""
     members = followers(lab)
-    asyncio.run(_fill(lab.paths.config, members[0]["endpoint"], FILL_MEGABYTES))
+    asyncio.run(fill_etcd(lab.paths.config, members[0]["endpoint"], FILL_MEGABYTES))
     state = tmp_path / "state"
     processes = [snapshot_process(lab, state, m["name"], tmp_path) for m in members[:2]]
     try:
@@ -212,7 +211,7 @@ def test_two_act_processes_racing_exactly_one_runs(
 
 
 async def _empty(config: Config, endpoint: str) -> None:
-    """Takes back what `_fill` wrote."""
+    """Takes back what `fill_etcd` wrote."""
     client = EtcdClient(config.etcd.tls, timeout=10)
     try:
         await client.delete(endpoint, b"/kcockpit-test/", prefix=True)

@@ -15,11 +15,9 @@ from pathlib import Path
 import pytest
 
 from actions.audit import AuditLog, timeline
-from cluster.config import load_config
-from cluster.etcd.client import EtcdClient
 from lab.control import Lab
 from lab.layout import etcdctl_for, find_etcd
-from tests.helpers import PROJECT, kcockpit, report_json, running_lab, wait_until
+from tests.helpers import PROJECT, fill_etcd, kcockpit, report_json, running_lab, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -200,22 +198,15 @@ def test_defragment_a_follower_and_save_a_restorable_snapshot(
     assert json.loads(status.stdout)["totalKey"] > 0
 
 
-async def _fill(config_path: Path, endpoint: str, megabytes: int) -> None:
-    client = EtcdClient(load_config(config_path).etcd.tls, timeout=10)
-    try:
-        for i in range(megabytes * 10):
-            await client.put(endpoint, f"/kcockpit-test/{i}".encode(), os.urandom(100_000))
-    finally:
-        await client.close()
-
-
 def test_the_intent_record_survives_sigkill_during_execution(
     lab: Lab, state: Path, tmp_path: Path
 ) -> None:
     cluster = etcd(lab)
     target = cluster["leader"]
     endpoint = next(m["endpoint"] for m in cluster["members"] if m["name"] == target)
-    asyncio.run(_fill(lab.paths.config, endpoint, 40))  # big enough to be mid-stream when killed
+    asyncio.run(
+        fill_etcd(lab.paths.config, endpoint, 40)
+    )  # big enough to be mid-stream when killed
     process = subprocess.Popen(
         [
             sys.executable,

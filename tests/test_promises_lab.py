@@ -23,10 +23,8 @@ from typing import Any
 import pytest
 
 from actions.audit import AuditLog, timeline
-from cluster.config import load_config
-from cluster.etcd.client import EtcdClient
 from lab.control import Lab
-from tests.helpers import PROJECT, kcockpit, report_json, wait_until
+from tests.helpers import PROJECT, fill_etcd, kcockpit, report_json, wait_until
 
 OK, FAIL = "✔", "✖"
 LAB_CONTROL_PLANE = True  # the module reads the Kubernetes API or its static pods
@@ -173,15 +171,6 @@ def test_zero_config_discovery_on_a_kubeadm_node(lab: Lab) -> None:
     assert pods["etcd"] == pods["kube-apiserver"] == "present", pods
 
 
-async def _fill(config_path: Path, endpoint: str, megabytes: int) -> None:
-    client = EtcdClient(load_config(config_path).etcd.tls, timeout=10)
-    try:
-        for i in range(megabytes * 10):
-            await client.put(endpoint, f"/kcockpit-test/{i}".encode(), os.urandom(100_000))
-    finally:
-        await client.close()
-
-
 @pytest.fixture()
 def thaw_after(lab: Lab) -> Iterator[list[int]]:
     """Pids a test SIGSTOPs; every one is SIGCONTed afterwards, whatever happened."""
@@ -244,7 +233,7 @@ def test_sigterm_during_an_action_records_it_interrupted(
     finish before the freeze lands (it then verifies, rightly), so a lost race is run again."""
     report = report_json(lab.paths.config)
     target = next(m for m in report["etcd"]["members"] if not m["is_leader"])
-    asyncio.run(_fill(lab.paths.config, target["endpoint"], 20))
+    asyncio.run(fill_etcd(lab.paths.config, target["endpoint"], 20))
     for attempt in range(3):
         entry, stderr, destination = sigterm_at_intent(
             lab, target["name"], tmp_path / f"attempt-{attempt}", thaw_after
