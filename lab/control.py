@@ -320,7 +320,7 @@ def lab_up(
 
     def settle() -> None:
         if spec.control_plane:
-            wait_api(paths, spec, healthy, timeout - (time.monotonic() - started))
+            wait_api(paths, spec, healthy, timeout - (time.monotonic() - started), pid)
         if created:
             asyncio.run(stage_running_scenarios(spec, tls_of(paths)))
 
@@ -371,10 +371,7 @@ async def wait_healthy(
     last = "no answer yet"
     try:
         while time.monotonic() < deadline:
-            if pid and not _alive(pid):
-                raise LabError(
-                    f"the lab daemon exited; its log ({paths.log}) ends with:\n{_tail(paths.log)}"
-                )
+            _still_running(paths, pid)
             if not paths.daemon_pid():  # no bridge yet: the nodes' addresses lead off-machine
                 await asyncio.sleep(0.05)
                 continue
@@ -396,7 +393,17 @@ async def wait_healthy(
     raise LabError(f"the lab did not become healthy within {timeout:g} s: {last}")
 
 
-def wait_api(paths: LabPaths, spec: LabSpec, healthy: set[str], timeout: float) -> None:
+def _still_running(paths: LabPaths, pid: int | None) -> None:
+    """A wait for the lab ends at once if its daemon has exited (it logged why)."""
+    if pid and not _alive(pid):
+        raise LabError(
+            f"the lab daemon exited; its log ({paths.log}) ends with:\n{_tail(paths.log)}"
+        )
+
+
+def wait_api(
+    paths: LabPaths, spec: LabSpec, healthy: set[str], timeout: float, pid: int | None = None
+) -> None:
     """Waits until the API, through the load balancer, has every node whose API server can
     serve (its manifest is in place and its own etcd member, the one it uses, is `healthy`: a
     node whose API server cannot serve cannot register, its kubelet talks to it), a mirror pod
@@ -404,6 +411,7 @@ def wait_api(paths: LabPaths, spec: LabSpec, healthy: set[str], timeout: float) 
     deadline = time.monotonic() + timeout
     rest, last = None, "no answer yet"
     while time.monotonic() < deadline:
+        _still_running(paths, pid)
         try:
             rest = rest or Rest(str(kubeconfig_path(paths)))
             missing = _missing_from_api(paths, spec, healthy, rest)

@@ -7,9 +7,10 @@ SIGTERM, on which it stops every node (each node's first process stops its kubel
 etcd, SIGCONT first in case a test froze it; see Nodes.stop_all for the order), then removes the
 nodes' namespaces and the bridge.
 Each node's `unshare` dies with the daemon (PDEATHSIG) and takes its node with it, even if the
-daemon is SIGKILLed. With --owner PID it also stops when that process is gone (the foreground
-`kcockpit lab`, killed with its terminal), and with --remove-dir it then deletes the lab
-directory it was given.
+daemon is SIGKILLed. It also stops when its directory is deleted, and with --owner PID when
+that process is gone (the foreground `kcockpit lab`, killed with its terminal); with
+--remove-dir it then deletes the lab directory it was given. A part of it that fails (the load
+balancer cannot listen, say) stops it too, with the error in its log.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lab import network
 from lab.addons import Addons
@@ -36,15 +40,28 @@ OWNER_POLL_SECONDS = 0.5
 NODE_STOP_SECONDS = 15.0
 
 
+@dataclass(frozen=True)
+class RunningNode:
+    """What the daemon keeps of a node it started: enough to stop it and take its network
+    down even when the lab directory (lab.json, the pid files) is gone."""
+
+    unshare: subprocess.Popen[bytes]
+    first: int  # the host pid of the node's first process
+    address: str
+
+
 class Nodes:
     """The running nodes: each an `unshare` (in the node's network namespace) whose child is
     the node's first process (lab/node.py)."""
 
-    def __init__(self, paths: LabPaths, net: LabNetwork, sshd_only: bool = False) -> None:
+    def __init__(
+        self, paths: LabPaths, net: LabNetwork, control_plane: bool, sshd_only: bool = False
+    ) -> None:
         self.paths = paths
         self.net = net
+        self.control_plane = control_plane and not sshd_only
         self.sshd_only = sshd_only
-        self.running: dict[str, subprocess.Popen[bytes]] = {}
+        self.running: dict[str, RunningNode] = {}
 
     def start_new(self) -> None:
         """Starts every node of lab.json not running yet."""
@@ -72,8 +89,9 @@ class Nodes:
                 preexec_fn=_die_with_parent,  # then unshare's --kill-child stops the node
                 cwd=self.paths.root,
             )
-        self.running[node.name] = process
-        self.paths.node_pid(node.name).write_text(f"{_first_child(process.pid)}\n")
+        first = _first_child(process.pid)
+        self.running[node.name] = RunningNode(process, first, node.address)
+        self.paths.node_pid(node.name).write_text(f"{first}\n")
         logging.info("node %s (%s) started", node.name, node.address)
 
     def stop_all(self) -> None:
@@ -85,28 +103,28 @@ class Nodes:
         one, the last nodes' API servers would lose their etcd quorum mid-shutdown and hang
         until their grace ends, which costs more than the leader's wait."""
         names = list(self.running)
-        if self.paths.load_spec().control_plane and not self.sshd_only:
+        if self.control_plane:
             self._stop(names)
         else:
             for name in names:
                 self._stop([name])
-        for node in self.paths.load_spec().nodes:
+        for node in self.running.values():
             network.remove_node(self.net, node.address)
 
     def _stop(self, names: list[str]) -> None:
         """SIGTERM to each node's first process (it stops its kubelet and etcd), SIGKILL to one
         that outlives the grace: either way the kernel ends everything in the node."""
-        firsts = {name: _read_pid(self.paths.node_pid(name)) for name in names}
-        for first in firsts.values():
-            if first and _exists(first):
-                os.kill(first, signal.SIGTERM)
+        for name in names:
+            if _exists(self.running[name].first):
+                os.kill(self.running[name].first, signal.SIGTERM)
         deadline = time.monotonic() + NODE_STOP_SECONDS
-        for name, first in firsts.items():
-            while first and _exists(first) and time.monotonic() < deadline:
+        for name in names:
+            node = self.running[name]
+            while _exists(node.first) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if first and _exists(first):
-                os.kill(first, signal.SIGKILL)
-            self.running[name].wait()  # unshare exits with its child
+            if _exists(node.first):
+                os.kill(node.first, signal.SIGKILL)
+            node.unshare.wait()  # unshare exits with its child
             self.paths.node_pid(name).unlink(missing_ok=True)
 
 
@@ -125,13 +143,6 @@ def _first_child(pid: int) -> int:
     raise RuntimeError(f"unshare {pid} started no node")
 
 
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-
-
 def _exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -146,19 +157,34 @@ async def serve(paths: LabPaths, owner: int | None, sshd_only: bool = False) -> 
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     network.create_bridge(net, paths.root)
-    nodes = Nodes(paths, net, sshd_only)
+    nodes = Nodes(paths, net, spec.control_plane, sshd_only)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     # SIGUSR1: a node was added to lab.json (member add in the lab).
     loop.add_signal_handler(signal.SIGUSR1, nodes.start_new)
+
+    def keep(what: str, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Runs a part of the lab until `stop`; a part that fails stops the whole lab, with
+        its error in the log (which `lab up` shows): a lab without it is not the lab."""
+
+        def done(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and (error := task.exception()) is not None:
+                logging.error("%s failed: %s; stopping the lab", what, error)
+                stop.set()
+
+        tasks.append(asyncio.create_task(coroutine))
+        tasks[-1].add_done_callback(done)
+
     try:
         nodes.start_new()
         if spec.control_plane and not sshd_only:
-            tasks.append(asyncio.create_task(LoadBalancer(paths, net.gateway).run(stop)))
-            tasks.append(asyncio.create_task(Addons(paths).run(stop)))
+            keep("the load balancer", LoadBalancer(paths, net.gateway).run(stop))
+            keep("the addons", Addons(paths).run(stop))
         if owner:
-            tasks.append(asyncio.create_task(_watch_owner(owner, stop)))
+            keep("the owner watch", _stop_when(lambda: not _exists(owner), f"owner {owner}", stop))
+        gone = f"the lab directory {paths.root}"
+        keep("the directory watch", _stop_when(lambda: not paths.root.is_dir(), gone, stop))
         paths.pid.write_text(f"{os.getpid()}\n")
         logging.info("lab daemon %s serving %d nodes", os.getpid(), len(nodes.running))
         await stop.wait()
@@ -173,12 +199,13 @@ async def serve(paths: LabPaths, owner: int | None, sshd_only: bool = False) -> 
         paths.pid.unlink(missing_ok=True)
 
 
-async def _watch_owner(owner: int, stop: asyncio.Event) -> None:
+async def _stop_when(gone: Callable[[], bool], what: str, stop: asyncio.Event) -> None:
+    """Sets `stop` once `what`, which the lab lives by, is gone: the foreground `kcockpit lab`
+    that owns it, or its directory (deleted with the daemon still running, the lab would keep
+    its address and port 6443 with nothing left to manage it)."""
     while not stop.is_set():
-        try:
-            os.kill(owner, 0)
-        except ProcessLookupError:
-            logging.info("owner %s is gone: tearing the lab down", owner)
+        if gone():
+            logging.info("%s is gone: tearing the lab down", what)
             stop.set()
             return
         await asyncio.sleep(OWNER_POLL_SECONDS)

@@ -31,6 +31,19 @@ async def fill_etcd(config_path: Path, endpoint: str, megabytes: int) -> None:
         await client.close()
 
 
+def process_state(pid: int) -> str:
+    """R, S, T (stopped), Z (ended, not reaped yet)…, as /proc/PID/stat has it."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+
+
+def process_ended(pid: int) -> bool:
+    """Gone, or a zombie its parent has not reaped yet."""
+    try:
+        return process_state(pid) == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def wait_until(
     probe: Callable[[], T],
     timeout: float = 15.0,

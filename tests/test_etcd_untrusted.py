@@ -39,7 +39,7 @@ from lab import pki
 from lab.control import Lab
 from lab.layout import ETCD_CLIENT_PORT, find_etcd
 from lab.network import LabNetwork
-from tests.helpers import eventually, kcockpit, wait_until
+from tests.helpers import eventually, kcockpit, process_state, wait_until
 
 BAD_NAME = "cp-badurl"
 PR_SET_PDEATHSIG = 1
@@ -63,10 +63,6 @@ def free_ipv6_loopback_port() -> int:
     with socket.socket(socket.AF_INET6) as probe:
         probe.bind(("::1", 0))
         return probe.getsockname()[1]
-
-
-def process_state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].split()[0]
 
 
 async def healthy_snapshot(collector: Collector, voting: int = 3) -> Snapshot:

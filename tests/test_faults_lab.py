@@ -34,7 +34,14 @@ from cluster.etcd.source import EtcdSource
 from cluster.model import Snapshot
 from cluster.nodes.model import NodeState
 from lab.control import Lab
-from tests.helpers import break_ssh, eventually, fds_back_to, open_fds, wait_until
+from tests.helpers import (
+    break_ssh,
+    eventually,
+    fds_back_to,
+    open_fds,
+    process_state,
+    wait_until,
+)
 from tests.test_app_etcd import row_texts, until
 from tui.app import CockpitApp
 from widgets.etcd_pane import EtcdPane
@@ -399,11 +406,6 @@ async def test_a_fresh_collection_sees_a_change_made_while_reads_were_under_way(
     finally:
         marker.unlink(missing_ok=True)
         await collector.close()
-
-
-def process_state(pid: int) -> str:
-    """R, S, T (stopped)…, as /proc/PID/stat has it."""
-    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
 
 
 async def test_many_refreshes_under_random_freezes_leak_nothing(

@@ -5,8 +5,11 @@ and cp-1 as the bastion the others are reached through. Nothing of it lands on t
 from __future__ import annotations
 
 import dataclasses
+import json
 import pwd
 import re
+import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -15,9 +18,12 @@ import pytest
 from cluster.config import NodeConfig
 from cluster.nodes.access import ErrorKind, NodeError
 from cluster.nodes.ssh import SshNodeAccess
-from lab.control import Lab
-from lab.network import LabNetwork
-from tests.helpers import kcockpit, open_sockets, running_lab
+from lab.control import Lab, lab_up
+from lab.layout import LabError, LabPaths
+from lab.network import SUBNET_ENV, LabNetwork
+from tests.helpers import kcockpit, open_sockets, process_ended, running_lab, wait_until
+
+IP_FREEBIND = 15  # <linux/in.h>: bind to an address this machine does not have (yet)
 
 
 def ssh(lab: Lab, target: str, command: str, *options: str) -> subprocess.CompletedProcess[str]:
@@ -163,3 +169,42 @@ async def test_a_node_behind_the_jump_host_that_never_answers_leaves_no_link_ope
         await access.close()
     left = open_sockets() - before
     assert not left, f"sockets left open: {sorted(left)}"
+
+
+def bridges() -> set[str]:
+    links = subprocess.run(["ip", "-j", "link", "show", "type", "bridge"], capture_output=True)
+    return {link["ifname"] for link in json.loads(links.stdout or b"[]")}
+
+
+def test_a_deleted_lab_directory_takes_its_lab_down(tmp_path: Path) -> None:
+    """Deleted under a running daemon, a lab would keep its address (and a control plane's
+    port 6443 on it) with nothing left to manage it: the daemon notices and tears it down."""
+    root = tmp_path / "lab"
+    spec = lab_up(root, nodes=1, control_plane=False)
+    daemon = LabPaths(root).daemon_pid()
+    assert daemon and LabNetwork(spec.subnet).bridge in bridges()
+    shutil.rmtree(root)
+    wait_until(lambda: process_ended(daemon), 30, "the daemon gone")
+    assert LabNetwork(spec.subnet).bridge not in bridges()
+
+
+def test_a_load_balancer_that_cannot_listen_fails_lab_up_saying_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the API endpoint's address and port: the lab does not come up
+    without its load balancer (as it once did, silently, behind a stale one); it stops, and
+    `lab up` fails with the daemon's own words."""
+    subnet = "10.213.254.0/24"  # beyond what parallel labs take, picked from 10.213.0.0/24 up
+    monkeypatch.setenv(SUBNET_ENV, subnet)
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)  # the bridge has no address yet
+    holder.bind((LabNetwork(subnet).gateway, 6443))
+    holder.listen()
+    try:
+        with pytest.raises(
+            LabError, match=r"the load balancer failed: .*[Aa]ddress already in use"
+        ):
+            lab_up(tmp_path / "lab", nodes=1, control_plane=True)
+    finally:
+        holder.close()
+    assert LabNetwork(subnet).bridge not in bridges()
