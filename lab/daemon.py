@@ -178,7 +178,7 @@ async def serve(paths: LabPaths, owner: int | None, sshd_only: bool = False) -> 
 
     try:
         nodes.start_new()
-        if spec.control_plane and not sshd_only:
+        if nodes.control_plane:  # sshd-only farm nodes run no control plane
             keep("the load balancer", LoadBalancer(paths, net.gateway).run(stop))
             keep("the addons", Addons(paths).run(stop))
         if owner:
